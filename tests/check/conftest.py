@@ -54,3 +54,64 @@ def tflite_models(tmp_path_factory, images):
 
     return {"keras": model, "fp32": convert("fp32"), "int8": convert("int8", tf.int8),
             "uint8": convert("uint8", tf.uint8), "fixed": convert("fixed", fixed=True)}
+
+
+def write_tflite_variant(run_dir: Path, recipe_id: str, content: bytes) -> Path:
+    """variants/<id>/ with model.tflite and a variant.json (schema edgekit.variant/1)
+    built from the recipe file of that id, as the convert stage writes it."""
+    import json
+
+    from edgekit import artifacts
+
+    recipe = json.loads(Path(edgekit.__file__).parent.parent.joinpath("convert", "recipes", f"{recipe_id}.json").read_text())
+    vdir = run_dir / "variants" / recipe_id
+    vdir.mkdir(parents=True)
+    (vdir / "model.tflite").write_bytes(content)
+    manifest = {
+        "schema": "edgekit.variant/1", "id": recipe_id, "format": "tflite", "platform": "android",
+        "recipe": recipe,
+        "source_model": {"manifest": "../../model/manifest.json",
+                         "sha256": artifacts.sha256_file(run_dir / "model" / "manifest.json")},
+        "file": artifacts.file_record(vdir / "model.tflite", vdir),
+        "zipped_bytes": artifacts.zipped_size(vdir / "model.tflite"),
+    }
+    artifacts.write_json(vdir / "variant.json", manifest)
+    return vdir
+
+
+@pytest.fixture(scope="session")
+def tflite_bytes(tiny_run):
+    """{"tflite-fp32": bytes, "tflite-int8": bytes} converted here from tiny_run's model
+    (int8 calibrated on 200 training images, int8 I/O)."""
+    import tensorflow as tf
+
+    from edgekit import artifacts
+    from edgekit.train import data, models
+
+    manifest = artifacts.read_manifest(tiny_run / "model" / "manifest.json", "edgekit.model/1")
+    model = models.load_model(tiny_run / "model", manifest)
+    calib = data.to_float(data.load_from_manifest(manifest, tiny_run / "model").x_train[:200])
+    fp32 = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([calib[i:i + 1]] for i in range(len(calib)))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return {"tflite-fp32": fp32, "tflite-int8": conv.convert()}
+
+
+@pytest.fixture
+def make_run(tiny_run, tflite_bytes, tmp_path):
+    """``make(variants=("tflite-fp32", "tflite-int8")) -> run dir``: a private copy of
+    tiny_run's model/ (tiny_run itself is shared and never written) plus variants."""
+    import shutil
+
+    def make(variants=("tflite-fp32", "tflite-int8")):
+        run_dir = tmp_path / "run"
+        shutil.copytree(tiny_run / "model", run_dir / "model")
+        for vid in variants:
+            write_tflite_variant(run_dir, vid, tflite_bytes[vid])
+        return run_dir
+
+    return make

@@ -1,0 +1,168 @@
+"""The check stage end to end on tiny_run + variants, through edgekit.cli.main."""
+import json
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from edgekit.cli import main
+from edgekit.runtime import check
+
+FAST = ["--latency-runs", "5"]
+
+
+def test_check_writes_results_junit_and_predictions(make_run, capsys):
+    run_dir = make_run()
+    # tiny_run's model is barely trained (1 epoch on 3000 images, ~86%): its many
+    # near-ties flip more under int8 than a trained model's, so the quantized
+    # agreement bar is lowered here (the full-data bar is tested in the slow test).
+    assert main(["check", "--run", str(run_dir), "--min-agreement", "0.98", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "tflite-int8" in out and "PASS" in out
+    res = json.loads((run_dir / "check" / "results.json").read_text())
+    assert res["schema"] == "edgekit.check/1" and res["test_count"] == 1000
+    fp32, int8 = res["variants"]["tflite-fp32"], res["variants"]["tflite-int8"]
+    assert fp32["backend"] == int8["backend"] == "litert"
+    assert fp32["kind"] == "float32" and int8["kind"] == "quantized"
+    assert fp32["agreement"] == 1.0 and fp32["max_abs_diff"] < 1e-4 and fp32["flipped"] == []
+    assert int8["thresholds"]["min_agreement"] == 0.98 and int8["thresholds"]["min_psnr_db"] == 30.0
+    assert int8["agreement"] > 0.98 and int8["psnr_db"] > 30
+    assert int8["size_bytes"] < fp32["size_bytes"] / 3
+    for v in (fp32, int8):
+        assert v["passed"] and v["reasons"] == []
+        assert 0 < v["latency_ms"]["p50"] <= v["latency_ms"]["p95"]
+        assert v["throughput_ips"] > 0 and v["zipped_bytes"] > 0
+        assert len(v["per_class_accuracy_change"]) == 10
+    # predictions round-trip without pickle and reproduce the reported numbers
+    orig = np.load(run_dir / "check/predictions/original.npz", allow_pickle=False)
+    var = check.load_predictions(run_dir / "check", "tflite-int8")
+    assert var.shape == orig["probabilities"].shape == (1000, 10) and var.dtype == np.float32
+    agree = np.mean(var.argmax(1) == orig["probabilities"].argmax(1))
+    assert agree == pytest.approx(int8["agreement"])
+    assert np.flatnonzero(var.argmax(1) != orig["probabilities"].argmax(1)).tolist() == int8["flipped"]
+    assert res["original"]["accuracy"] == pytest.approx(np.mean(orig["probabilities"].argmax(1) == orig["labels"]))
+    suite = ET.parse(run_dir / "check" / "junit.xml").getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "0"
+    assert sorted(c.get("name") for c in suite.iter("testcase")) == ["tflite-fp32", "tflite-int8"]
+
+
+def test_failing_threshold_exits_1_with_reasons_in_junit(make_run, capsys):
+    run_dir = make_run()
+    # int8 cannot reach 100% agreement with a 1e-6 max abs diff; fp32 only fails the atol
+    assert main(["check", "--run", str(run_dir), "--variants", "tflite-int8", "--min-agreement", "1",
+                 "--max-abs-diff", "0.000001", *FAST]) == 1
+    err = capsys.readouterr()
+    assert "FAIL" in err.out and "tflite-int8" in err.err
+    res = json.loads((run_dir / "check" / "results.json").read_text())
+    assert list(res["variants"]) == ["tflite-int8"] and res["failed"] == ["tflite-int8"]
+    v = res["variants"]["tflite-int8"]
+    assert not v["passed"] and len(v["reasons"]) == 2
+    assert v["thresholds"]["min_agreement"] == 1.0
+    assert v["thresholds"]["min_psnr_db"] == 30.0     # default kept where not overridden
+    case = ET.parse(run_dir / "check" / "junit.xml").getroot().find("testcase")
+    failure = case.find("failure")
+    assert failure is not None and failure.text.count("\n") == 1 and "agreement" in failure.get("message")
+
+
+def test_limit_checks_first_n_images(make_run):
+    run_dir = make_run(("tflite-fp32",))
+    result = check.run(check.CheckConfig(run_dir=run_dir, limit=50, latency_runs=3))
+    assert result.test_count == 50 and result.passed
+    assert result.variants[0].comparison.count == 50
+    assert math.isfinite(result.original["throughput_ips"])
+
+
+def one_line_exit_2(argv, capsys, *needles):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def test_run_without_variants(make_run, capsys):
+    run_dir = make_run(())
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "no variants", "edgekit convert")
+
+
+def test_variant_dir_without_manifest(make_run, capsys):
+    run_dir = make_run(("tflite-fp32",))
+    (run_dir / "variants" / "tflite-int8").mkdir()
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "tflite-int8", "no variant.json")
+    assert not (run_dir / "check").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign"])
+def test_broken_tflite(make_run, capsys, damage):
+    """The model file is damaged and variant.json re-recorded to match it, so the
+    damage reaches the runtime (not only the hash check)."""
+    from edgekit import artifacts
+
+    run_dir = make_run(("tflite-fp32",))
+    vdir = run_dir / "variants" / "tflite-fp32"
+    good = (vdir / "model.tflite").read_bytes()
+    (vdir / "model.tflite").write_bytes(good[: len(good) // 2] if damage == "truncated" else b"\x89PNG\r\n" + good[8:200])
+    man = json.loads((vdir / "variant.json").read_text())
+    man["file"] = artifacts.file_record(vdir / "model.tflite", vdir)
+    artifacts.write_json(vdir / "variant.json", man)
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "model.tflite")
+
+
+def test_changed_model_file_is_caught_by_hash(make_run, capsys):
+    run_dir = make_run(("tflite-fp32",))
+    with open(run_dir / "variants/tflite-fp32/model.tflite", "ab") as f:
+        f.write(b"\0")
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "sha256 differs")
+
+
+def test_foreign_variant_manifest(make_run, capsys):
+    run_dir = make_run(("tflite-fp32",))
+    (run_dir / "variants/tflite-fp32/variant.json").write_text('{"schema": "edgekit.model/1"}')
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "variant.json", "edgekit.variant/1")
+
+
+def test_unknown_variant_id(make_run, capsys):
+    run_dir = make_run(("tflite-fp32",))
+    one_line_exit_2(["check", "--run", str(run_dir), "--variants", "tflite-int4"], capsys, "tflite-int4", "tflite-fp32")
+
+
+def test_input_shape_mismatch_names_the_variant(make_run, capsys):
+    """A variant built for 32x32 images cannot run on the run's 28x28 test set."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from tests.check.conftest import write_tflite_variant  # noqa: F401  (same helper the fixture uses)
+
+    inp = keras.Input((32, 32, 1))
+    out = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inp))
+    content = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert()
+    run_dir = make_run(())
+    write_tflite_variant(run_dir, "tflite-fp32", content)
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "tflite-fp32", "32, 32, 1")
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--min-agreement", "99.8"], "--min-agreement"),
+    (["--min-agreement", "-0.1"], "--min-agreement"),
+    (["--max-accuracy-drop", "-1"], "--max-accuracy-drop"),
+    (["--min-psnr", "nan"], "--min-psnr"),
+    (["--min-psnr", "3"], "--min-psnr"),
+    (["--limit", "0"], "--limit"),
+    (["--backend", "tpu"], "--backend"),
+    (["--variants", ","], "--variants"),
+])
+def test_bad_flags(tmp_path, capsys, flags, needle):
+    one_line_exit_2(["check", "--run", str(tmp_path), *flags], capsys, needle)
+
+
+@pytest.mark.skipif(__import__("platform").system() == "Darwin", reason="the Core ML runtime exists on macOS")
+def test_coreml_backend_on_linux_is_a_config_error(make_run, capsys):
+    run_dir = make_run(("tflite-fp32",))
+    # a tflite variant cannot run on coreml, and coreml is unavailable here anyway
+    one_line_exit_2(["check", "--run", str(run_dir), "--backend", "coreml"], capsys, "--backend")
+
+
+def test_missing_run_dir(tmp_path, capsys):
+    one_line_exit_2(["check", "--run", str(tmp_path / "nope")], capsys, "not found")
