@@ -1,0 +1,170 @@
+"""The report renderer on hand-built check results: table numbers, Pareto
+front, recommendation (and its absence), escaping, self-containment."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from edgekit import artifacts
+from edgekit.errors import ArtifactError
+from edgekit.runtime import report
+
+from report_samples import HOSTILE_NAMES, make_report_data
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text, self.rows = [], [], {}
+        self._row = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag == "tr" and a.get("id", "").startswith("row-"):
+            self._row = a["id"][4:]
+            self.rows[self._row] = []
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._row is not None and data.strip():
+            self.rows[self._row].append(data)
+
+
+def _parse(text):
+    p = _Collect()
+    p.feed(text)
+    return p
+
+
+def test_recommends_the_smallest_passing_variant_per_platform(report_data):
+    built = report.build(report_data)
+    j = built["json"]
+    # tflite-pal-bad (120 KB) and coreml-pal2 (80 KB) are smaller but failed
+    assert j["recommendation"] == {"ios": "coreml-pal4", "android": "tflite-int8"}
+    assert j["recommendation_text"][0].startswith("iOS / Core ML: coreml-pal4 — 150 KB, 0.15x of float32")
+    assert "mil-reference" in j["recommendation_text"][0] and "golden" in j["recommendation_text"][0]
+    rows = {r["id"]: r for r in j["variants"]}
+    assert rows["tflite-int8"]["ratio_to_fp32"] == pytest.approx(0.25)
+    assert rows["coreml-pal2"]["passed"] is False and rows["coreml-pal2"]["reasons"]
+    assert rows["tflite-int8"]["flipped_count"] == 2
+
+
+def test_says_plainly_when_no_variant_passes(tmp_path):
+    data = make_report_data(coreml_all_fail=True)
+    built = report.build(data)
+    assert built["json"]["recommendation"]["ios"] is None
+    assert built["json"]["recommendation"]["android"] == "tflite-int8"
+    assert "NONE of the 4 coreml variants passes the thresholds" in built["json"]["recommendation_text"][0]
+    assert 'class="reco none" id="reco-ios"' in built["html"]
+    assert "confusion_ios.png" not in built["charts"] and "confusion_android.png" in built["charts"]
+
+
+def test_pareto_front():
+    rows = [{"id": "a", "size_bytes": 100, "accuracy": 0.90}, {"id": "b", "size_bytes": 200, "accuracy": 0.95},
+            {"id": "c", "size_bytes": 300, "accuracy": 0.94},   # dominated by b
+            {"id": "d", "size_bytes": 50, "accuracy": 0.80}, {"id": "e", "size_bytes": 100, "accuracy": 0.89},  # dominated by a
+            {"id": "f", "size_bytes": 400, "accuracy": 0.96}]
+    assert report.pareto_front(rows) == ["d", "a", "b", "f"]
+
+
+def test_table_cells_show_the_check_numbers(report_data):
+    built = report.build(report_data)
+    doc = _parse(built["html"])
+    cells = doc.rows["coreml-pal2"]
+    assert cells[0] == "coreml-pal2" and "80 KB" in cells and "0.08x" in cells
+    assert "80.00%" in cells                     # agreement: 40 of 200 flipped
+    assert any(c.startswith("FAIL: top-1 agreement 80.00%") for c in cells)
+    assert "identical" in doc.rows["tflite-fp32"]  # PSNR of bit-identical outputs
+    assert set(doc.rows) == set(report_data.results["variants"])
+
+
+def test_mil_reference_is_never_called_core_ml_runtime(report_data):
+    built = report.build(report_data)
+    doc = _parse(built["html"])
+    assert "mil-reference" in doc.rows["coreml-fp32"]
+    titles = [a.get("title", "") for t, a in doc.tags if t == "td" and a.get("title")]
+    assert any("not the Core ML runtime" in t for t in titles)
+    assert "Core ML runtime (macOS)" not in built["html"]  # no result here came from the real runtime
+    assert "Core ML runtime (macOS)" not in built["markdown"]
+    data = make_report_data()
+    data.results["variants"]["coreml-w8"]["backend"] = "coreml"
+    assert "Core ML runtime (macOS)" in report.build(data)["html"]
+
+
+def test_html_is_self_contained_and_escaped(hostile_report_data):
+    built = report.build(hostile_report_data)
+    text = built["html"]
+    doc = _parse(text)
+    tags = [t for t, _ in doc.tags]
+    assert "script" not in tags and "link" not in tags and "iframe" not in tags
+    assert not re.search(r"(?:src|href)\s*=\s*[\"'](?!data:image/png;base64,)", text)
+    assert "http://" not in text and "https://" not in text and "url(" not in text
+    imgs = [a for t, a in doc.tags if t == "img"]
+    assert len(imgs) >= 4 + len(built["json"]["gallery"])
+    for a in imgs:
+        png = base64.b64decode(a["src"].split(",", 1)[1])
+        assert png.startswith(report.PNG_MAGIC)
+    # hostile class names are text, never markup
+    assert "<script>alert(1)</script>" not in text and "<i>c</i>" not in text
+    joined = "".join(doc.text)
+    assert "<script>alert(1)</script>" in joined and "a|b & <i>c</i>" in joined
+    assert "../../etc/passwd" in joined and "say \"hi\" it's" in joined
+    # markdown: no raw HTML passes through, no table-breaking pipes
+    md = built["markdown"]
+    assert "<script>" not in md
+    for line in md.splitlines():
+        if line.startswith("| "):
+            assert line.count(" | ") == len(report.TABLE_COLUMNS) - 1 + line.count("\\| ")
+
+
+def test_gallery_shows_true_original_and_variant_labels(hostile_report_data):
+    data = hostile_report_data
+    built = report.build(data, gallery_per_variant=3, gallery_total=100)
+    gallery = built["json"]["gallery"]
+    assert gallery[0]["variant"] in ("coreml-pal2", "tflite-pal-bad")   # failing variants first
+    for g in gallery:
+        i = g["index"]
+        assert i in data.results["variants"][g["variant"]]["flipped"]
+        assert g["true"] == HOSTILE_NAMES[data.labels[i]]
+        assert g["original"] == HOSTILE_NAMES[data.original_probs[i].argmax()]
+        assert g["variant_label"] == HOSTILE_NAMES[data.variant_probs[g["variant"]][i].argmax()]
+        assert g["variant_label"] != g["original"]
+    per = {}
+    for g in gallery:
+        per[g["variant"]] = per.get(g["variant"], 0) + 1
+    assert max(per.values()) == 3
+
+
+def test_confusion_matrix_of_recommended_variant(report_data):
+    built = report.build(report_data)
+    cm = np.array(built["json"]["confusion_matrices"]["android"]["matrix"])
+    pred = report_data.variant_probs["tflite-int8"].argmax(1)
+    assert cm.sum() == len(report_data.labels)
+    assert np.trace(cm) == int(np.sum(pred == report_data.labels))
+
+
+def test_bad_flipped_index_is_an_artifact_error(report_data):
+    report_data.results["variants"]["tflite-int8"]["flipped"] = [10_000]
+    with pytest.raises(ArtifactError, match="outside the 200 test samples"):
+        report.build(report_data)
+
+
+def test_written_report_json_is_valid(report_data, tmp_path):
+    out = report.write(report.build(report_data), tmp_path / "report")
+    j = artifacts.read_manifest(out / "report.json", report.SCHEMA, {"variants": list, "recommendation": dict})
+    assert json.loads((out / "report.json").read_text())["pareto_front"] == j["pareto_front"]
+    for name in j["charts"]:
+        assert (out / name).read_bytes().startswith(report.PNG_MAGIC)
+    assert (out / "report.html").stat().st_size > 20_000
+    # rewriting replaces the old report (it is derived data)
+    report.write(report.build(report_data), tmp_path / "report")
