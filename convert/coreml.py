@@ -1,0 +1,164 @@
+"""Core ML export: a tf_keras model and a coreml recipe in, an app-ready ML Program out.
+
+``convert`` runs ``coremltools.convert`` to an ML Program with an image input
+(``image``, grayscale, scale 1/255, shape ``(1,H,W,1)``) and a classifier
+output (``classLabel`` and the probabilities dictionary ``classLabel_probs``,
+keyed by the dataset's class names), at the recipe's compute precision and
+minimum deployment target; then applies the recipe's weight compression
+(``coremltools.optimize.coreml``: linear_quantize_weights, palettize_weights
+or prune_weights) and the metadata Xcode shows (author, license,
+description, version, per-feature descriptions, and the edgekit source-model
+hash in ``user_defined_metadata``). ``describe`` reads the I/O, the MIL op
+types and the deployment target back from the model's spec.
+
+Only the standard coremltools pipeline is used: edgekit's own numpy reader
+(``edgekit.runtime.mil``) executes exactly these files.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from typing import Iterator
+
+from edgekit.convert.recipe import Recipe
+
+FILE_NAME = "Model.mlpackage"
+INPUT_NAME = "image"
+LABEL_OUTPUT = "classLabel"
+PROBS_OUTPUT = "classLabel_probs"
+# specificationVersion -> the oldest OS that runs it (coremltools' _SPECIFICATION_VERSION_IOS_*).
+SPEC_TARGETS = {6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[io.StringIO]:
+    """Hold back coremltools' per-pass progress bars and its version warnings
+    so edgekit's own bar and summary stay readable; yields what was held back."""
+    held = io.StringIO()
+    logger = logging.getLogger("coremltools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(held):
+            warnings.simplefilter("ignore")
+            yield held
+    finally:
+        logger.setLevel(level)
+
+
+def _compress(mlmodel, comp: dict):
+    from coremltools.optimize import coreml as cto
+
+    threshold = comp.get("weight_threshold", 2048)
+    if comp["method"] == "linear":
+        op = cto.OpLinearQuantizerConfig(mode=comp["mode"], dtype=comp["dtype"], granularity=comp["granularity"],
+                                         weight_threshold=threshold)
+        return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+    if comp["method"] == "palettize":
+        op = cto.OpPalettizerConfig(mode=comp["mode"], nbits=comp["nbits"], granularity=comp["granularity"],
+                                    weight_threshold=threshold)
+        return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+    op = cto.OpMagnitudePrunerConfig(target_sparsity=comp["target_sparsity"], weight_threshold=threshold)
+    return cto.prune_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+
+
+def convert(model, recipe: Recipe, *, class_names: list[str], image_shape: tuple[int, int, int],
+            metadata: dict):
+    """The compressed, annotated ``MLModel`` (not yet saved). ``metadata``:
+    author, license, short_description, version, user_defined (str -> str),
+    input_description, output_descriptions {name: text}."""
+    import coremltools as ct
+
+    c = recipe.coreml
+    h, w, _ = image_shape
+    with quiet():
+        mlmodel = ct.convert(
+            model,
+            source="tensorflow",
+            convert_to="mlprogram",
+            inputs=[ct.ImageType(name=INPUT_NAME, shape=(1, h, w, 1), scale=1.0 / 255.0, bias=0.0,
+                                 color_layout=ct.colorlayout.GRAYSCALE)],
+            classifier_config=ct.ClassifierConfig(list(class_names)),
+            compute_precision=getattr(ct.precision, c["compute_precision"].upper()),
+            minimum_deployment_target=getattr(ct.target, c["minimum_deployment_target"]),
+        )
+        if c["compression"] is not None:
+            mlmodel = _compress(mlmodel, c["compression"])
+    mlmodel.author = metadata["author"]
+    mlmodel.license = metadata["license"]
+    mlmodel.short_description = metadata["short_description"]
+    mlmodel.version = metadata["version"]
+    mlmodel.input_description[INPUT_NAME] = metadata["input_description"]
+    for name, text in metadata["output_descriptions"].items():
+        mlmodel.output_description[name] = text
+    for key, value in metadata["user_defined"].items():
+        mlmodel.user_defined_metadata[key] = value
+    return mlmodel
+
+
+def save(mlmodel, path) -> None:
+    with quiet():
+        mlmodel.save(str(path))
+
+
+def load_spec(path):
+    """The protobuf spec of a saved ``.mlpackage`` (works on Linux: no model load)."""
+    import coremltools as ct
+
+    with quiet():
+        return ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+
+
+def program_ops(spec) -> list[str]:
+    """Sorted MIL op types of every function and block of the ML Program."""
+    found: set[str] = set()
+
+    def walk(block):
+        for op in block.operations:
+            found.add(op.type)
+            for inner in op.blocks:
+                walk(inner)
+
+    for fn in spec.mlProgram.functions.values():
+        for block in fn.block_specializations.values():
+            walk(block)
+    return sorted(found)
+
+
+def describe(spec) -> dict:
+    """{"io", "operators", "deployment_target", "specification_version", "classifier"} from a spec."""
+    from coremltools.proto import FeatureTypes_pb2
+
+    d = spec.description
+    inputs = []
+    for f in d.input:
+        kind = f.type.WhichOneof("Type")
+        if kind == "imageType":
+            it = f.type.imageType
+            space = FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(it.colorSpace)
+            # scale/bias live in the program's preprocessing; these are the ones convert() sets.
+            inputs.append({"name": f.name, "dtype": "image", "shape": [1, int(it.height), int(it.width), 1],
+                           "color_layout": space, "scale": 1.0 / 255.0, "bias": 0.0, "quantization": None,
+                           "description": f.shortDescription})
+        else:
+            shape = [int(s) for s in f.type.multiArrayType.shape]
+            inputs.append({"name": f.name, "dtype": kind, "shape": shape, "quantization": None,
+                           "description": f.shortDescription})
+    outputs = []
+    for f in d.output:
+        kind = f.type.WhichOneof("Type")
+        dtype = {"stringType": "string", "int64Type": "int64", "dictionaryType": "dict[string,float64]"}.get(kind, kind)
+        role = "class_label" if f.name == d.predictedFeatureName else (
+            "probabilities" if f.name == d.predictedProbabilitiesName else "other")
+        outputs.append({"name": f.name, "dtype": dtype, "shape": None, "role": role, "quantization": None,
+                        "description": f.shortDescription})
+    return {
+        "io": {"inputs": inputs, "outputs": outputs},
+        "operators": program_ops(spec),
+        "specification_version": int(spec.specificationVersion),
+        "deployment_target": SPEC_TARGETS.get(int(spec.specificationVersion), f"spec{spec.specificationVersion}"),
+        "classifier": {"predicted_feature": d.predictedFeatureName,
+                       "probabilities_feature": d.predictedProbabilitiesName},
+    }

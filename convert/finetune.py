@@ -1,0 +1,137 @@
+"""tfmot fine-tuning before conversion: a trained tf_keras model, a recipe's
+``finetune`` section and training data in; a model ready for the TFLite
+converter and a record of what was done (for variant.json) out.
+
+- ``qat``: ``quantize_model`` (fake-quant nodes), fine-tune; the converter
+  reads the learned ranges from the QAT model.
+- ``prune``: ``prune_low_magnitude`` with a PolynomialDecay (0 -> target) or
+  ConstantSparsity schedule, ``UpdatePruningStep``, fine-tune,
+  ``strip_pruning``; the record holds the sparsity actually reached.
+- ``cluster``: ``cluster_weights`` (N clusters, e.g. k-means++ init),
+  fine-tune, ``strip_clustering``; the record holds the largest number of
+  distinct values left in any clustered kernel.
+
+Settings not given by the recipe (learning rate, batch size) are the ones the
+model was trained with (the model manifest's ``config``). The recipe's
+``train_limit`` (or the stage's ``finetune_limit``) caps the number of
+training images, drawn with a seeded RNG, so the whole matrix stays fast.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+# Pruning: reach the target by this fraction of the fine-tuning steps and hold it
+# for the rest, so the last updates train the surviving weights only.
+PRUNE_END_FRACTION = 0.7
+PRUNE_UPDATES = 10     # how many times the mask is recomputed on the way to the target
+VAL_LIMIT = 2000       # validation images evaluated after fine-tuning (accuracy for the record)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """uint8 ``[N,H,W]`` images and int labels (the model's own split); only the
+    images a fine-tune uses are turned into float32 model input."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def _clone(model):
+    import tf_keras as keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _kernels(model) -> dict[str, np.ndarray]:
+    """The kernels tfmot prunes and clusters (Conv2D, DepthwiseConv2D, Dense)."""
+    import tf_keras as keras
+
+    out = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            out[layer.name] = layer.depthwise_kernel.numpy()
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            out[layer.name] = layer.kernel.numpy()
+    return out
+
+
+def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, batch_size: int,
+             seed: int, limit: int | None = None):
+    """Returns ``(model_for_converter, record)``. ``spec`` is the recipe's ``finetune``
+    section; ``limit`` (if given) overrides its ``train_limit``."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
+
+    from edgekit.train.data import to_float
+
+    method = spec["method"]
+    lr = spec["learning_rate"] if spec["learning_rate"] is not None else learning_rate
+    bs = spec["batch_size"] if spec["batch_size"] is not None else batch_size
+    cap = limit if limit is not None else spec["train_limit"]
+    n_all = len(data.x_train)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n_all, size=min(cap, n_all), replace=False)) if cap is not None and cap < n_all \
+        else np.arange(n_all)
+    x, y = to_float(data.x_train[idx]), data.y_train[idx]
+    steps = math.ceil(len(x) / bs) * spec["epochs"]
+
+    keras.utils.set_random_seed(seed)
+    base = _clone(model)
+    callbacks = []
+    record: dict = {"method": method, "epochs": spec["epochs"], "train_images": int(len(x)),
+                    "train_images_available": int(n_all), "steps": int(steps), "learning_rate": float(lr),
+                    "batch_size": int(bs), "seed": int(seed)}
+    if method == "qat":
+        wrapped = tfmot.quantization.keras.quantize_model(base)
+    elif method == "prune":
+        sp = tfmot.sparsity.keras
+        end = max(1, int(steps * PRUNE_END_FRACTION))
+        freq = max(1, end // PRUNE_UPDATES)
+        end = max(freq, end - end % freq)
+        if spec["schedule"] == "polynomial":
+            schedule = sp.PolynomialDecay(initial_sparsity=0.0, final_sparsity=spec["target_sparsity"],
+                                          begin_step=0, end_step=end, frequency=freq)
+        else:
+            schedule = sp.ConstantSparsity(spec["target_sparsity"], begin_step=0, frequency=freq)
+        wrapped = sp.prune_low_magnitude(base, pruning_schedule=schedule)
+        callbacks.append(sp.UpdatePruningStep())
+        record.update(target_sparsity=spec["target_sparsity"], schedule=spec["schedule"],
+                      schedule_end_step=int(end), schedule_frequency=int(freq))
+    else:
+        cl = tfmot.clustering.keras
+        init = getattr(cl.CentroidInitialization, spec["init"].upper())
+        wrapped = cl.cluster_weights(base, number_of_clusters=spec["clusters"], cluster_centroids_init=init)
+        record.update(clusters=spec["clusters"], init=spec["init"])
+
+    wrapped.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    t0 = time.perf_counter()
+    hist = wrapped.fit(x, y, batch_size=bs, epochs=spec["epochs"], shuffle=True, verbose=0, callbacks=callbacks)
+    record["seconds"] = round(time.perf_counter() - t0, 3)
+    record["train_loss"] = float(hist.history["loss"][-1])
+    nv = min(len(data.x_val), VAL_LIMIT)
+    if nv:
+        _, acc = wrapped.evaluate(to_float(data.x_val[:nv]), data.y_val[:nv], batch_size=256, verbose=0)
+        record.update(val_accuracy=float(acc), val_images=int(nv))
+
+    if method == "qat":
+        return wrapped, record
+    if method == "prune":
+        final = tfmot.sparsity.keras.strip_pruning(wrapped)
+        kernels = _kernels(final)
+        zeros = sum(int(np.sum(k == 0)) for k in kernels.values())
+        total = sum(k.size for k in kernels.values())
+        record["sparsity_reached"] = zeros / total if total else 0.0
+        record["layer_sparsity"] = {n: float(np.mean(k == 0)) for n, k in kernels.items()}
+        return final, record
+    final = tfmot.clustering.keras.strip_clustering(wrapped)
+    record["layer_unique_values"] = {n: int(np.unique(k).size) for n, k in _kernels(final).items()}
+    return final, record

@@ -1,0 +1,112 @@
+"""TensorFlow Lite export: a tf_keras model and a tflite recipe in, ``.tflite`` bytes out.
+
+``convert`` runs the real ``tf.lite.TFLiteConverter`` with the recipe's
+optimizations, supported types, op sets, I/O types and (when the recipe asks
+for calibration) a representative dataset of training images. ``describe``
+reads a produced file back through the LiteRT interpreter: its signature's
+input and output names, tensor names, shapes, dtypes and quantization
+parameters, and the builtin operators the flatbuffer contains.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.convert.recipe import Recipe
+
+SIGNATURE = "serving_default"
+
+
+def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
+    """``calibration``: float32 ``[N,H,W,1]`` images in [0,1] (needed when the
+    recipe says ``"representative": true``), fed one image per step."""
+    import tensorflow as tf
+
+    t = recipe.tflite
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [getattr(tf.lite.Optimize, name) for name in t["optimizations"]]
+    converter.target_spec.supported_types = [getattr(tf, name) for name in t["supported_types"]]
+    converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, name) for name in t["ops"]]
+    if t["representative"]:
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("recipe asks for calibration but no calibration images were given")
+        samples = np.asarray(calibration, dtype=np.float32)
+
+        def representative():
+            for i in range(len(samples)):
+                yield [samples[i:i + 1]]
+
+        converter.representative_dataset = representative
+    if t["inference_input_type"] != "float32":
+        converter.inference_input_type = getattr(tf, t["inference_input_type"])
+    if t["inference_output_type"] != "float32":
+        converter.inference_output_type = getattr(tf, t["inference_output_type"])
+    return converter.convert()
+
+
+def _interpreter(model_content: bytes):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    # No default delegate: XNNPACK would replace the ops it takes by one DELEGATE
+    # node, and we want the operators the file itself contains.
+    it = Interpreter(model_content=model_content,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    return it
+
+
+def _tensor(detail: dict, name: str) -> dict:
+    scales = np.asarray(detail["quantization_parameters"]["scales"])
+    zeros = np.asarray(detail["quantization_parameters"]["zero_points"])
+    quant = None
+    if scales.size:
+        # Per-tensor for I/O: one scale, one zero point.
+        quant = {"scale": float(scales[0]), "zero_point": int(zeros[0])}
+    shape = [None if d < 0 else int(d) for d in detail["shape_signature"]]
+    return {"name": name, "tensor_name": detail["name"], "index": int(detail["index"]), "shape": shape,
+            "dtype": np.dtype(detail["dtype"]).name, "quantization": quant}
+
+
+def describe(model_content: bytes) -> dict:
+    """{"io": {"inputs": [...], "outputs": [...]}, "operators": [...], "signature": name}
+    read from the file through the LiteRT interpreter. I/O ``name`` is the
+    signature key (``image``, ``probabilities``), ``tensor_name`` the tensor's
+    own name in the flatbuffer."""
+    it = _interpreter(model_content)
+    signatures = it.get_signature_list()
+    inputs, outputs = it.get_input_details(), it.get_output_details()
+    by_index_in = {d["index"]: d for d in inputs}
+    by_index_out = {d["index"]: d for d in outputs}
+    if SIGNATURE in signatures:
+        runner = it.get_signature_runner(SIGNATURE)
+        ins = [_tensor(by_index_in[d["index"]], key) for key, d in runner.get_input_details().items()]
+        outs = [_tensor(by_index_out[d["index"]], key) for key, d in runner.get_output_details().items()]
+        sig = SIGNATURE
+    else:
+        ins = [_tensor(d, d["name"]) for d in inputs]
+        outs = [_tensor(d, d["name"]) for d in outputs]
+        sig = None
+    ops = sorted({op["op_name"] for op in it._get_ops_details()})
+    return {"io": {"inputs": ins, "outputs": outs}, "operators": ops, "signature": sig}
+
+
+def run(model_content: bytes, x: np.ndarray) -> np.ndarray:
+    """Probabilities for float32 images ``[N,H,W,1]`` through LiteRT, one image
+    per invoke, quantizing input and dequantizing output as the file declares.
+    (Used by this stage's own sanity checks and tests; the checker has its own backend.)"""
+    it = _interpreter(model_content)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    results = []
+    for i in range(len(x)):
+        xi = np.asarray(x[i:i + 1], dtype=np.float32)
+        if np.issubdtype(inp["dtype"], np.integer):
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            xi = np.clip(np.round(xi / scale + zero), info.min, info.max).astype(inp["dtype"])
+        it.set_tensor(inp["index"], xi)
+        it.invoke()
+        y = it.get_tensor(out["index"])
+        if np.issubdtype(out["dtype"], np.integer):
+            scale, zero = out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        results.append(y.astype(np.float32))
+    return np.concatenate(results, axis=0)
