@@ -32,6 +32,8 @@ class DatasetName(str, enum.Enum):
 
 class Strategy(str, enum.Enum):
     default = "default"
+    mirrored = "mirrored"        # tf.distribute.MirroredStrategy over the local devices
+    multiworker = "multiworker"  # MultiWorkerMirroredStrategy over TF_CONFIG (train/distribute.py)
 
 
 @dataclass(frozen=True)
