@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgekit.train.config import MODEL_DEFAULTS, DatasetName, Model
+from edgekit.train.config import MODEL_DEFAULTS, DatasetName, Model, Strategy
 
 HELP = "train a model from the zoo and write <run>/model/"
 
@@ -28,6 +28,10 @@ Examples:
   edgekit train --model mobile --run runs/mobile
   edgekit train --dataset folder --data-dir ~/letters --model cnn --run runs/letters
   tensorboard --logdir runs/mnist/model/tensorboard
+
+Several machines: set TF_CONFIG on each host and run the same command with
+--strategy multiworker on all of them; the chief writes the run (README.md,
+"Training on several machines"). --batch-size is then the global batch.
 """
 
 
@@ -51,6 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="side of the square model input for --dataset folder (default: 28)")
     p.add_argument("--no-early-stopping", action="store_true", help="train all epochs")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR/model/")
+    p.add_argument("--strategy", default="default", choices=[s.value for s in Strategy],
+                   help="default (one device), mirrored (all local devices), multiworker (the hosts in TF_CONFIG)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -60,8 +66,12 @@ def main(args: argparse.Namespace) -> int:
                          epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          seed=args.seed, val_size=args.val_size, train_limit=args.train_limit,
                          test_limit=args.test_limit, overwrite=args.overwrite, image_size=args.image_size,
-                         early_stopping=not args.no_early_stopping)
+                         early_stopping=not args.no_early_stopping, strategy=args.strategy)
     result = run(config)
+    if not getattr(result, "writer", True):  # a non-chief worker of --strategy multiworker
+        print(f"worker done: the chief writes the model; this worker's shard record: {result.manifest_path}")
+        print(f"test accuracy (this worker's copy): {result.test_accuracy:.4f}")
+        return 0
     print(f"model:    {result.model_dir}  ({result.params:,} parameters, {result.epochs_run} epochs, "
           f"{result.train_seconds:.0f} s)")
     print(f"manifest: {result.manifest_path}")
