@@ -258,15 +258,29 @@ class MilReferenceBackend(Backend):
 
     name = BackendName.MIL_REFERENCE.value
 
-    def __init__(self, path: str | os.PathLike, image_shape: Sequence[int]):
+    def __init__(self, path: str | os.PathLike, class_names: Sequence[str]):
         super().__init__(path)
         from edgekit.runtime import mil
 
         self._program = mil.load(self.path)  # raises ModelFileError for a corrupt package
-        self.image_shape = tuple(int(v) for v in image_shape)
+        spec = self._program.input_spec
+        self.image_shape = (*spec.shape, 1) if spec.kind == "image" else tuple(int(d) for d in spec.shape[1:])
+        names = [str(c) for c in class_names]
+        labels = self._program.class_labels
+        self._order = None
+        if labels is not None:
+            labels = [str(v) for v in labels]
+            if sorted(labels) != sorted(names):
+                raise ModelFileError(self.path, f"classifier labels {labels[:12]} are not the dataset's classes {names[:12]}")
+            if labels != names:  # reorder columns to the dataset's class-index order
+                self._order = np.array([labels.index(n) for n in names])
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        return self._program.predict(x)
+        try:
+            out = self._program.predict(x)
+        except NotImplementedError as e:
+            raise ModelFileError(self.path, f"mil-reference cannot run this program: {e}") from None
+        return out if self._order is None else out[:, self._order]
 
 
 def open_backend(name: BackendName | str, path: str | os.PathLike, *, class_names: Sequence[str],
@@ -274,12 +288,13 @@ def open_backend(name: BackendName | str, path: str | os.PathLike, *, class_name
     """Instantiate an already resolved (not ``auto``) backend for ``path``."""
     name = BackendName(name)
     if name == BackendName.LITERT:
-        backend = LiteRTBackend(path)
-        if tuple(backend.image_shape) != tuple(image_shape):
-            raise ModelFileError(path, f"model input is {list(backend.image_shape)}, the dataset's images are {list(image_shape)}")
-        return backend
-    if name == BackendName.COREML:
-        return CoreMLBackend(path, class_names, image_shape)
-    if name == BackendName.MIL_REFERENCE:
-        return MilReferenceBackend(path, image_shape)
-    raise ConfigError("--backend", f"resolve {name.value!r} to a concrete backend first")
+        backend: Backend = LiteRTBackend(path)
+    elif name == BackendName.COREML:
+        backend = CoreMLBackend(path, class_names, image_shape)
+    elif name == BackendName.MIL_REFERENCE:
+        backend = MilReferenceBackend(path, class_names)
+    else:
+        raise ConfigError("--backend", f"resolve {name.value!r} to a concrete backend first")
+    if tuple(backend.image_shape) != tuple(image_shape):
+        raise ModelFileError(path, f"model input is {list(backend.image_shape)}, the dataset's images are {list(image_shape)}")
+    return backend
