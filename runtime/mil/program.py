@@ -1,0 +1,533 @@
+"""Load a saved ML Program (``.mlpackage``) and run it in numpy.
+
+In: an ``.mlpackage`` directory (``Manifest.json``,
+``Data/com.apple.CoreML/model.mlmodel`` and ``weights/weight.bin``).
+Out: a ``Program`` whose ``predict(images)`` returns float32 probabilities
+[N, C] in class-label order, computed by executing the main function's ops
+one by one (ops.py) with every op's result rounded to its declared dtype, so
+an fp16 program behaves as fp16.
+
+The protobuf is parsed with coremltools' generated classes (protobuf
+parsing, no pickle); the weights with edgekit's own reader (blob.py). Every
+constant and constexpr op is decoded once, at load. Anything the
+interpreter does not know (an op, a dtype, an input kind) is refused by name
+with a ``ModelFileError``; it never guesses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import ArtifactError, ModelFileError, ShapeError
+from edgekit.runtime.mil import ops
+from edgekit.runtime.mil.blob import WeightFile
+
+# A model.mlmodel (protobuf with weights outside) larger than this is not one
+# of ours; refuse before reading it into memory.
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+# Images per internal chunk: bounds the im2col buffers (~40 MB for the cnn).
+CHUNK = 128
+
+# MIL DataType enum value -> (name, numpy dtype used to store decoded values).
+MIL_DTYPES = {
+    1: ("bool", np.bool_), 2: ("string", np.object_), 10: ("fp16", np.float16), 11: ("fp32", np.float32),
+    12: ("fp64", np.float64), 21: ("int8", np.int8), 22: ("int16", np.int16), 23: ("int32", np.int32),
+    24: ("int64", np.int64), 25: ("int4", np.int8), 31: ("uint8", np.uint8), 32: ("uint16", np.uint16),
+    33: ("uint32", np.uint32), 34: ("uint64", np.uint64), 35: ("uint4", np.uint8), 36: ("uint2", np.uint8),
+    37: ("uint1", np.uint8), 38: ("uint6", np.uint8), 39: ("uint3", np.uint8),
+}
+NUMPY_DTYPES = {name: np_dtype for name, np_dtype in MIL_DTYPES.values()}
+SUB_BYTE_BITS = {"int4": 4, "uint4": 4, "uint2": 2, "uint1": 1, "uint6": 6, "uint3": 3}
+
+# Test-only switches that break the decoding on purpose (see tests/mil):
+# each must be caught by the honesty checks, or those checks prove nothing.
+MUTATIONS = ("bit-order", "ignore-zero-point", "skip-transpose", "no-fp16-rounding")
+
+SUPPORTED_OPS = frozenset({
+    "const", "constexpr_affine_dequantize", "constexpr_lut_to_dense", "constexpr_sparse_to_dense",
+    "constexpr_blockwise_shift_scale", "constexpr_cast", "conv", "max_pool", "avg_pool", "matmul",
+    "linear", "softmax", "batch_norm", "reduce_mean", "reduce_max", "reduce_sum", "transpose", "reshape",
+    "squeeze", "expand_dims", "concat", "cast", "space_to_batch", "batch_to_space", "pad", "clip",
+    "leaky_relu", "identity", "classify",
+}) | frozenset(ops.BINARY) | frozenset(ops.UNARY)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What ``predict`` accepts. ``kind`` is "image" (uint8 pixels [N, H, W],
+    or float32 [N, H, W, 1] in [0, 1]) or "tensor" (float32 of ``shape`` with
+    any leading batch). ``scale``/``bias`` are the preprocessing the converter
+    put in the program (pixel * scale + bias), for reporting."""
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    color_layout: str | None
+    scale: float | None
+    bias: float | None
+
+
+@dataclasses.dataclass
+class _Var:
+    dtype: str | None            # MIL dtype name of the declared type, None for non-tensors
+    shape: tuple[int | None, ...] | None
+
+
+@dataclasses.dataclass
+class _Op:
+    type: str
+    name: str
+    args: dict[str, Any]         # param -> ("var", name) | ("value", ndarray) | list of those
+    outputs: list[tuple[str, _Var]]
+
+
+def _dims(tensor_type) -> tuple[int | None, ...]:
+    return tuple(d.constant.size if d.WhichOneof("dimension") == "constant" else None for d in tensor_type.dimensions)
+
+
+class _Parser:
+    """Turns proto values (immediate or blob) into numpy arrays."""
+
+    def __init__(self, package: Path, model_dir: Path, mutation: str | None):
+        self.package = package
+        self.model_dir = model_dir
+        self.lsb_first = mutation != "bit-order"
+        self.files: dict[Path, WeightFile] = {}
+
+    def var_type(self, value_type) -> _Var:
+        if value_type.WhichOneof("type") != "tensorType":
+            return _Var(None, None)
+        t = value_type.tensorType
+        if t.dataType not in MIL_DTYPES:
+            raise ModelFileError(self.package, f"unknown MIL data type {t.dataType}")
+        return _Var(MIL_DTYPES[t.dataType][0], _dims(t))
+
+    def value(self, value, where: str) -> Any:
+        vt = value.type
+        kind = vt.WhichOneof("type")
+        if kind == "listType" and value.WhichOneof("value") == "immediateValue":
+            return [self.value(v, where) for v in value.immediateValue.list.values]
+        if kind != "tensorType":
+            raise ModelFileError(self.package, f"{where}: value of type {kind!r} is not supported by the mil-reference interpreter")
+        var = self.var_type(vt)
+        if any(d is None for d in var.shape):
+            raise ModelFileError(self.package, f"{where}: constant with an unknown dimension")
+        count = math.prod(var.shape)
+        which = value.WhichOneof("value")
+        if which == "blobFileValue":
+            wf = self._weight_file(value.blobFileValue.fileName, where)
+            flat = wf.read(int(value.blobFileValue.offset), var.dtype, count)
+        elif which == "immediateValue":
+            flat = self._immediate(value.immediateValue.tensor, var, count, where)
+        else:
+            raise ModelFileError(self.package, f"{where}: constant has no value")
+        return flat.reshape(var.shape)
+
+    def _weight_file(self, file_name: str, where: str) -> WeightFile:
+        prefix = "@model_path/"
+        if not file_name.startswith(prefix):
+            raise ModelFileError(self.package, f"{where}: weight file {file_name!r} is not under @model_path/")
+        try:
+            from edgekit.artifacts import resolve_inside
+            path = resolve_inside(self.model_dir, file_name[len(prefix):], "weight file")
+        except ArtifactError as e:
+            raise ModelFileError(self.package, f"{where}: {e.problem}") from None
+        if path not in self.files:
+            self.files[path] = WeightFile(path, lsb_first=self.lsb_first)
+        return self.files[path]
+
+    def _immediate(self, tensor, var: _Var, count: int, where: str) -> np.ndarray:
+        field = tensor.WhichOneof("value")
+        np_dtype = NUMPY_DTYPES[var.dtype]
+        if field == "bytes":
+            raw = np.frombuffer(tensor.bytes.values, dtype=np.uint8)
+            if var.dtype in SUB_BYTE_BITS:
+                bits = SUB_BYTE_BITS[var.dtype]
+                if raw.size * 8 < count * bits:
+                    raise ModelFileError(self.package, f"{where}: {raw.size} bytes cannot hold {count} {var.dtype} values")
+                from edgekit.runtime.mil.blob import unpack_bits
+                return unpack_bits(raw, bits, count, var.dtype.startswith("int"), self.lsb_first)
+            size = np.dtype(np_dtype).itemsize
+            if raw.size != count * size:
+                raise ModelFileError(self.package, f"{where}: {raw.size} bytes for {count} {var.dtype} values")
+            return raw.view(np.dtype(np_dtype).newbyteorder("<")).astype(np_dtype)
+        values = {"floats": tensor.floats.values, "ints": tensor.ints.values, "bools": tensor.bools.values,
+                  "strings": tensor.strings.values, "longInts": tensor.longInts.values,
+                  "doubles": tensor.doubles.values}.get(field)
+        if values is None or len(values) != count:
+            raise ModelFileError(self.package, f"{where}: immediate value holds {0 if values is None else len(values)} values, its type declares {count}")
+        if var.dtype == "string":
+            return np.array(list(values), dtype=object)
+        return np.array(list(values)).astype(np_dtype)
+
+
+def _find_model_file(package: Path) -> Path:
+    """The root model of an .mlpackage, as its Manifest.json names it."""
+    manifest = package / "Manifest.json"
+    default = package / "Data" / "com.apple.CoreML" / "model.mlmodel"
+    if not manifest.is_file():
+        return default
+    from edgekit.artifacts import read_json, resolve_inside
+    try:
+        data = read_json(manifest, "package manifest")
+        entry = data["itemInfoEntries"][data["rootModelIdentifier"]]
+        return resolve_inside(package / "Data", entry["path"], "root model")
+    except ArtifactError as e:
+        raise ModelFileError(e.where, e.problem) from None
+    except (KeyError, TypeError):
+        raise ModelFileError(manifest, "package manifest does not name a root model") from None
+
+
+class Program:
+    """A loaded ML Program: ``predict`` runs it on a batch of images."""
+
+    def __init__(self, package: str | os.PathLike, *, _mutation: str | None = None):
+        if _mutation is not None and _mutation not in MUTATIONS:
+            raise ValueError(f"unknown mutation {_mutation!r}; one of {MUTATIONS}")
+        self.package = Path(package)
+        self._mutation = _mutation
+        if not self.package.is_dir():
+            raise ModelFileError(self.package, "not an .mlpackage directory")
+        model_file = _find_model_file(self.package)
+        spec = self._parse_spec(model_file)
+        self.specification_version = spec.specificationVersion
+        parser = _Parser(self.package, model_file.parent, _mutation)
+        func = spec.mlProgram.functions.get("main") if "main" in spec.mlProgram.functions else None
+        if func is None:
+            raise ModelFileError(model_file, "ML Program has no 'main' function")
+        if func.opset not in func.block_specializations:
+            raise ModelFileError(model_file, f"main function has no block for its opset {func.opset!r}")
+        self.opset = func.opset
+        block = func.block_specializations[func.opset]
+        self._block_where = f"main/{func.opset}"
+        self._func_inputs = {i.name: parser.var_type(i.type) for i in func.inputs}
+        if len(self._func_inputs) != 1:
+            raise ModelFileError(model_file, f"program has {len(self._func_inputs)} inputs; the mil-reference interpreter runs single-input classifiers")
+        self._input_name = next(iter(self._func_inputs))
+        self._outputs = list(block.outputs)
+        self._ops = self._parse_ops(block, parser)
+        self._consts: dict[str, np.ndarray] = {}
+        self._decode_constants()
+        self._steps = [op for op in self._ops if op.name not in self._consts]
+        self.class_labels = self._find_labels()
+        self.input_spec = self._make_input_spec(spec)
+
+    # ----------------------------------------------------------- parsing
+
+    def _parse_spec(self, model_file: Path):
+        try:
+            size = model_file.stat().st_size
+        except FileNotFoundError:
+            raise ModelFileError(model_file, "model.mlmodel is missing (the package is incomplete)") from None
+        if size > MAX_MODEL_BYTES:
+            raise ModelFileError(model_file, f"{size} bytes, more than the {MAX_MODEL_BYTES} a model spec may be")
+        from google.protobuf.message import DecodeError
+        from coremltools.proto import Model_pb2
+
+        spec = Model_pb2.Model()
+        try:
+            spec.ParseFromString(model_file.read_bytes())
+        except (DecodeError, RuntimeError, ValueError) as e:
+            raise ModelFileError(model_file, f"not a Core ML model (protobuf parse failed: {e})") from None
+        kind = spec.WhichOneof("Type")
+        if kind != "mlProgram":
+            raise ModelFileError(model_file, f"not an ML Program (model type: {kind or 'none'}); the mil-reference interpreter runs ML Programs only")
+        return spec
+
+    def _parse_ops(self, block, parser: _Parser) -> list[_Op]:
+        out = []
+        for op in block.operations:
+            where = f"op '{op.type}' (in block {self._block_where})"
+            if op.type not in SUPPORTED_OPS:
+                raise ModelFileError(self.package, f"{where} is not supported by the mil-reference interpreter")
+            if len(op.blocks):
+                raise ModelFileError(self.package, f"{where} has nested blocks, which the mil-reference interpreter does not run")
+            args: dict[str, Any] = {}
+            for key, binding in op.inputs.items():
+                items = []
+                for a in binding.arguments:
+                    if a.WhichOneof("binding") == "name":
+                        items.append(("var", a.name))
+                    else:
+                        items.append(("value", parser.value(a.value, f"{where} input {key!r}")))
+                args[key] = items
+            for key, value in op.attributes.items():
+                if key != "name":
+                    args[key] = [("value", parser.value(value, f"{where} attribute {key!r}"))]
+            outputs = [(o.name, parser.var_type(o.type)) for o in op.outputs]
+            if not outputs:
+                raise ModelFileError(self.package, f"{where} has no outputs")
+            out.append(_Op(op.type, outputs[0][0], args, outputs))
+        return out
+
+    def _decode_constants(self) -> None:
+        """Evaluate const and constexpr ops once (in program order, so chained
+        constexpr ops see their decoded inputs)."""
+        for op in self._ops:
+            if op.type != "const" and not op.type.startswith("constexpr_"):
+                continue
+            try:
+                value = self._constexpr(op)
+            except KeyError as e:
+                raise ModelFileError(self.package, f"op '{op.type}' {op.name!r}: missing or non-constant input {e}") from None
+            except (ValueError, IndexError, NotImplementedError) as e:
+                raise ModelFileError(self.package, f"op '{op.type}' {op.name!r}: cannot decode ({e})") from None
+            declared = op.outputs[0][1]
+            if declared.shape is not None and tuple(np.shape(value)) != declared.shape:
+                raise ModelFileError(self.package, f"op '{op.type}' {op.name!r}: decoded shape {np.shape(value)}, declared {declared.shape}")
+            self._consts[op.name] = value
+
+    def _const_arg(self, op: _Op, key: str, default=KeyError):
+        if key not in op.args:
+            if default is KeyError:
+                raise KeyError(key)
+            return default
+        kind, v = op.args[key][0]
+        if kind == "var":
+            if v not in self._consts:
+                raise KeyError(key)
+            return self._consts[v]
+        return v
+
+    def _constexpr(self, op: _Op) -> np.ndarray:
+        a = lambda k, d=KeyError: self._const_arg(op, k, d)  # noqa: E731
+        mut = self._mutation
+        if op.type == "const":
+            return a("val")
+        if op.type == "constexpr_affine_dequantize":
+            return ops.affine_dequantize(a("quantized_data"), a("zero_point"), a("scale"), a("axis"),
+                                         use_zero_point=mut != "ignore-zero-point")
+        if op.type == "constexpr_blockwise_shift_scale":
+            return ops.blockwise_shift_scale(a("data"), a("scale"), a("offset", None),
+                                             use_offset=mut != "ignore-zero-point")
+        if op.type == "constexpr_cast":
+            return a("source_val").astype(np.float32)
+        if op.type == "constexpr_lut_to_dense":
+            lut, indices = a("lut"), a("indices")
+            if "shape" in op.args:  # iOS16: packed uint8 index bytes, flat lut
+                shape = tuple(int(s) for s in a("shape"))
+                count = math.prod(shape)
+                nbits = int(round(math.log2(lut.size)))
+                if 2 ** nbits != lut.size or nbits not in (1, 2, 4, 6, 8):
+                    raise ValueError(f"lut of {lut.size} entries")
+                if indices.size * 8 < count * nbits:
+                    raise ValueError(f"{indices.size} index bytes cannot hold {count} {nbits}-bit indices")
+                from edgekit.runtime.mil.blob import unpack_bits
+                idx = unpack_bits(indices.astype(np.uint8), nbits, count, False, mut != "bit-order")
+                return lut[idx.astype(np.intp)].reshape(shape)
+            return ops.lut_to_dense_ios18(indices, lut, a("vector_axis", None))
+        if op.type == "constexpr_sparse_to_dense":
+            data, mask = a("nonzero_data"), a("mask")
+            if "shape" in op.args:  # iOS16: packed bitmask bytes
+                shape = tuple(int(s) for s in a("shape"))
+                count = math.prod(shape)
+                if mask.size * 8 < count:
+                    raise ValueError(f"{mask.size} mask bytes cannot cover {count} values")
+                bits = np.unpackbits(mask.astype(np.uint8), bitorder="little" if mut != "bit-order" else "big")[:count]
+            else:  # iOS18: mask is a uint1 tensor of the output's shape
+                shape, bits = mask.shape, mask.reshape(-1)
+            if int(np.count_nonzero(bits)) != data.size:
+                raise ValueError(f"mask sets {int(np.count_nonzero(bits))} values, nonzero_data holds {data.size}")
+            return ops.sparse_to_dense(data, bits, shape)
+        raise ModelFileError(self.package, f"op '{op.type}' (in block {self._block_where}) is not supported by the mil-reference interpreter")
+
+    def _find_labels(self) -> list | None:
+        for op in self._ops:
+            if op.type == "classify":
+                classes = self._const_arg(op, "classes")
+                labels = [c.item() if hasattr(c, "item") else c for c in (np.asarray(x).reshape(()) for x in classes)]
+                return [str(v) if isinstance(v, bytes) else v for v in labels]
+        return None
+
+    def _make_input_spec(self, spec) -> InputSpec:
+        name = self._input_name
+        desc = {f.name: f for f in spec.description.input}.get(name)
+        var = self._func_inputs[name]
+        if desc is None:
+            raise ModelFileError(self.package, f"input {name!r} is not described in the model")
+        scale = bias = None
+        for op in self._ops:  # the converter's ImageType preprocessing: mul then add on the input
+            if op.type in ("mul", "add") and any(k == "var" and v in (name, f"{name}__scaled__") for k, v in op.args.get("x", [])):
+                const = [self._consts.get(v) for k, v in op.args.get("y", []) if k == "var"]
+                if const and const[0] is not None and np.size(const[0]) == 1:
+                    if op.type == "mul":
+                        scale = float(np.asarray(const[0]).reshape(()))
+                    else:
+                        bias = float(np.asarray(const[0]).reshape(()))
+        kind = desc.type.WhichOneof("Type")
+        if kind == "imageType":
+            from coremltools.proto import FeatureTypes_pb2
+            layout = FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(desc.type.imageType.colorSpace)
+            if layout != "GRAYSCALE":
+                raise ModelFileError(self.package, f"image input with color layout {layout}: the mil-reference interpreter runs grayscale images only")
+            h, w = desc.type.imageType.height, desc.type.imageType.width
+            if var.shape != (1, 1, h, w):
+                raise ModelFileError(self.package, f"image input declared {h}x{w} but the program takes {var.shape}")
+            return InputSpec(name, "image", (h, w), layout, 1.0 if scale is None else scale, 0.0 if bias is None else bias)
+        if kind == "multiArrayType":
+            if var.dtype != "fp32" or not var.shape or None in var.shape:
+                raise ModelFileError(self.package, f"tensor input {name!r} of type {var.dtype} {var.shape} is not supported")
+            return InputSpec(name, "tensor", tuple(var.shape), None, None, None)
+        raise ModelFileError(self.package, f"input {name!r} of kind {kind} is not supported by the mil-reference interpreter")
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def op_types(self) -> list[str]:
+        """Op types of the main block, in program order, with repeats."""
+        return [op.type for op in self._ops]
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Decoded value of every const and constexpr op (by output name), in
+        its declared dtype: what the interpreter computes with."""
+        return {k: v for k, v in self._consts.items() if isinstance(v, np.ndarray) and v.dtype != object}
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities float32 [N, C] (class-label order) for a batch."""
+        x = self._prepare(images)
+        parts = [self._run(x[i:i + CHUNK]) for i in range(0, x.shape[0], CHUNK)]
+        return np.concatenate(parts, axis=0)
+
+    def _prepare(self, images) -> np.ndarray:
+        spec = self.input_spec
+        if not isinstance(images, np.ndarray):
+            raise ShapeError("images", f"expected a numpy array, got {type(images).__name__}")
+        if spec.kind == "image":
+            h, w = spec.shape
+            if images.dtype == np.uint8:
+                if images.ndim != 3 or images.shape[1:] != (h, w):
+                    raise ShapeError("images", f"uint8 images must be [N, {h}, {w}], got {list(images.shape)}")
+                pixels = images.astype(np.float32)
+            elif images.dtype == np.float32:
+                if images.ndim != 4 or images.shape[1:] != (h, w, 1):
+                    raise ShapeError("images", f"float32 images must be [N, {h}, {w}, 1], got {list(images.shape)}")
+                if not np.isfinite(images).all() or images.min(initial=0) < 0 or images.max(initial=0) > 1:
+                    raise ShapeError("images", "float32 images must hold values in [0, 1] (pixels / 255)")
+                # the Core ML image input takes pixel values 0..255
+                pixels = images[..., 0] * np.float32(255)
+            else:
+                raise ShapeError("images", f"dtype {images.dtype} is neither uint8 pixels nor float32 in [0, 1]")
+            x = pixels[:, None, :, :]
+        else:
+            if images.dtype != np.float32 or images.shape[1:] != spec.shape[1:]:
+                raise ShapeError("images", f"expected float32 [N, {', '.join(map(str, spec.shape[1:]))}], got {images.dtype} {list(images.shape)}")
+            x = images
+        if x.shape[0] == 0:
+            raise ShapeError("images", "empty batch")
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        env: dict[str, Any] = {k: (v.astype(np.float32) if v.dtype == np.float16 else v) for k, v in self._consts.items()}
+        env[self._input_name] = x
+        result = None
+        for op in self._steps:
+            values = {k: (env[v] if kind == "var" else v) for k, items in op.args.items()
+                      for kind, v in items[:1]}
+            lists = {k: [env[v] if kind == "var" else v for kind, v in items] for k, items in op.args.items()}
+            try:
+                out = self._execute(op, values, lists, n)
+            except (ValueError, IndexError, NotImplementedError) as e:
+                raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} failed: {e}") from None
+            if op.type == "classify":
+                result = out
+                continue
+            name, var = op.outputs[0]
+            env[name] = self._round(out, var, op, n)
+        if result is None:
+            result = env[self._outputs[0]]
+        return np.asarray(result, dtype=np.float32)
+
+    def _round(self, out: np.ndarray, var: _Var, op: _Op, n: int) -> np.ndarray:
+        out = np.asarray(out)
+        if var.shape is not None and len(var.shape) > 0:
+            declared = var.shape
+            ok = out.ndim == len(declared) and (declared[0] is None or out.shape[0] == declared[0] * n) and all(
+                d is None or d == s for d, s in zip(declared[1:], out.shape[1:]))
+            if not ok:
+                raise ModelFileError(self.package, f"op '{op.type}' {op.name!r}: computed shape {list(out.shape)} for batch {n}, the program declares {list(declared)} for batch 1")
+        if var.dtype == "fp16":
+            return out if self._mutation == "no-fp16-rounding" else ops.round_f16(out.astype(np.float32, copy=False))
+        if var.dtype == "fp32":
+            return out.astype(np.float32, copy=False)
+        if var.dtype in ("int32", "int64", "int16", "int8", "uint8", "uint16", "bool"):
+            return out.astype(NUMPY_DTYPES[var.dtype], copy=False)
+        return out
+
+    def _execute(self, op: _Op, v: dict, lists: dict, n: int):
+        t = op.type
+        if t in ops.BINARY:
+            return ops.BINARY[t](v["x"], v["y"])
+        if t in ops.UNARY:
+            return ops.UNARY[t](v["x"])
+        if t == "conv":
+            return ops.conv(v["x"], v["weight"], v.get("bias"), v.get("strides"), v.get("pad_type", "valid"),
+                            v.get("pad"), v.get("dilations"), v.get("groups", 1))
+        if t == "max_pool":
+            return ops.max_pool(v["x"], v["kernel_sizes"], v["strides"], v["pad_type"], v.get("pad"), v.get("ceil_mode", False))
+        if t == "avg_pool":
+            return ops.avg_pool(v["x"], v["kernel_sizes"], v["strides"], v["pad_type"], v.get("pad"),
+                                v.get("exclude_padding_from_average", False), v.get("ceil_mode", False))
+        if t == "matmul":
+            return ops.matmul(v["x"], v["y"], v.get("transpose_x", False), v.get("transpose_y", False))
+        if t == "linear":
+            return ops.linear(v["x"], v["weight"], v.get("bias"))
+        if t == "softmax":
+            return ops.softmax(v["x"], v.get("axis", -1))
+        if t == "batch_norm":
+            return ops.batch_norm(v["x"], v["mean"], v["variance"], v.get("gamma"), v.get("beta"), v.get("epsilon", 1e-5))
+        if t in ("reduce_mean", "reduce_max", "reduce_sum"):
+            fn = {"reduce_mean": np.mean, "reduce_max": np.max, "reduce_sum": np.sum}[t]
+            return ops.reduce(fn, v["x"], v.get("axes"), v.get("keep_dims", False))
+        if t == "transpose":
+            if self._mutation == "skip-transpose":
+                return v["x"]
+            return np.transpose(v["x"], [int(p) for p in v["perm"]])
+        if t == "reshape":
+            return self._reshape(op, v["x"], v["shape"], n)
+        if t == "squeeze":
+            axes = v.get("axes")
+            if axes is None:
+                raise NotImplementedError("squeeze without axes would drop the batch axis")
+            return np.squeeze(v["x"], axis=tuple(int(a) for a in np.asarray(axes).reshape(-1)))
+        if t == "expand_dims":
+            return np.expand_dims(v["x"], tuple(int(a) for a in np.asarray(v["axes"]).reshape(-1)))
+        if t == "concat":
+            if bool(v.get("interleave", False)):
+                raise NotImplementedError("interleaved concat")
+            return np.concatenate(lists["values"], axis=int(v["axis"]))
+        if t == "cast":
+            return v["x"]  # the declared output dtype does the rounding (_round)
+        if t == "space_to_batch":
+            return ops.space_to_batch(v["x"], v["block_shape"], v["paddings"])
+        if t == "batch_to_space":
+            return ops.batch_to_space(v["x"], v["block_shape"], v["crops"])
+        if t == "pad":
+            return ops.pad_op(v["x"], v["pad"], v.get("mode", "constant"), v.get("constant_val", 0.0))
+        if t == "clip":
+            return np.clip(v["x"], v["alpha"], v["beta"])
+        if t == "leaky_relu":
+            x = v["x"]
+            return np.where(x >= 0, x, x * np.float32(v.get("alpha", 0.01)))
+        if t == "identity":
+            return v["x"]
+        if t == "classify":
+            return v["probabilities"]
+        raise ModelFileError(self.package, f"op '{t}' (in block {self._block_where}) is not supported by the mil-reference interpreter")
+
+    def _reshape(self, op: _Op, x: np.ndarray, shape, n: int) -> np.ndarray:
+        """The program was traced at batch 1: a literal leading 1 (or -1) is the batch."""
+        shape = [int(s) for s in np.asarray(shape).reshape(-1)]
+        if not shape or shape[0] not in (1, -1) or x.shape[0] != n:
+            raise NotImplementedError(f"reshape to {shape} moves the batch axis; the interpreter only batches reshapes that keep it leading")
+        return x.reshape([n] + shape[1:])
+
+
+def load(package_path: str | os.PathLike) -> Program:
+    """Parse an .mlpackage and decode its weights; see ``Program``."""
+    return Program(package_path)
