@@ -304,9 +304,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, val_size:
             class_names = list(FASHION_CLASSES)
         elif name == "mnist":
             class_names = [str(i) for i in range(10)]
-        else:
-            n = int(max(y_train.max(), y_test.max())) + 1
-            class_names = [str(i) for i in range(n)]
+        else:  # classes are 0..max training label; test labels must be among them
+            class_names = [str(i) for i in range(int(y_train.max()) + 1)]
         for role, y in (("train-labels", y_train), ("test-labels", y_test)):
             _check_labels(y, len(class_names), files[role], name)
         kind, source = "idx", root

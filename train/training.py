@@ -238,4 +238,6 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
 
 def _write_plots(out: Path, model, ds: Dataset, test: dict, history: dict) -> dict:
     """Plots and the projector export; returns the manifest's "plots" section."""
-    return {}
+    from edgekit.train import plots
+
+    return plots.write_all(out, model, ds, test, history)
