@@ -136,11 +136,25 @@ def input_hashes(run: Path) -> dict[str, str]:
     return out
 
 
-def load(run: str | os.PathLike) -> ReportData:
-    """Read a run's check results, predictions, variant manifests, model
-    manifest and test set into a ReportData."""
-    from edgekit.doctor import cpu_description
+@dataclasses.dataclass
+class CheckedRun:
+    """A checked run as later stages (report, golden kit) need it, loaded and cross-checked."""
 
+    run: Path
+    results: dict                       # check/results.json
+    manifest: dict                      # model/manifest.json
+    class_names: list[str]
+    variants: dict[str, dict]           # id -> variant.json ({} when missing)
+    labels: np.ndarray                  # int64 labels of the checked test images
+    images: np.ndarray                  # uint8 N x H x W, the checked test images
+    original_probs: np.ndarray
+    variant_probs: dict[str, np.ndarray]
+
+
+def load_checked_run(run: str | os.PathLike) -> CheckedRun:
+    """Read check/results.json, the predictions, each variant.json, the model
+    manifest and the checked test images (rebuilt from the manifest's dataset,
+    first ``test_count`` images when the check used --limit)."""
     run = Path(run)
     if not run.is_dir():
         raise ArtifactError(run, "run directory not found")
@@ -156,8 +170,7 @@ def load(run: str | os.PathLike) -> ReportData:
     for vid, entry in results["variants"].items():
         if not isinstance(entry, dict):
             raise ArtifactError(check_dir / "results.json", f"variant {vid!r} entry is not an object")
-        rel = entry.get("variant_manifest") or f"../variants/{vid}/variant.json"
-        path = artifacts.resolve_inside(run, os.path.normpath(f"check/{rel}"), "variant manifest")
+        path = artifacts.resolve_inside(run, f"variants/{vid}/variant.json", "variant manifest")
         variants[vid] = artifacts.read_manifest(path, VARIANT_SCHEMA) if path.is_file() else {}
 
     pred_dir = check_dir / "predictions"
@@ -168,16 +181,37 @@ def load(run: str | os.PathLike) -> ReportData:
         if p.shape != original.shape:
             raise ArtifactError(pred_dir / f"{vid}.npz", f"shape {p.shape} differs from the original's {original.shape}")
         variant_probs[vid] = p
+    if original.shape[1] != len(class_names):
+        raise ArtifactError(pred_dir / "original.npz", f"{original.shape[1]} classes but the model has {len(class_names)}")
 
     from edgekit.train.data import load_from_manifest
 
     ds = load_from_manifest(manifest, model_dir)
-    if len(ds.y_test) != original.shape[0]:
-        raise ArtifactError(pred_dir / "original.npz", f"{original.shape[0]} predictions but the model's test split "
-                            f"has {len(ds.y_test)} images; rerun `edgekit check`")
+    n = original.shape[0]
+    if n > len(ds.y_test):
+        raise ArtifactError(pred_dir / "original.npz", f"{n} predictions but the model's test split has only "
+                            f"{len(ds.y_test)} images; rerun `edgekit check`")
+    labels = np.asarray(ds.y_test[:n], np.int64)
+    try:
+        with np.load(pred_dir / "original.npz", allow_pickle=False) as z:
+            if "labels" in z.files and not np.array_equal(np.asarray(z["labels"]), labels):
+                raise ArtifactError(pred_dir / "original.npz", "labels differ from the model's test split; rerun `edgekit check`")
+    except (OSError, ValueError) as e:
+        raise ArtifactError(pred_dir / "original.npz", f"cannot read labels ({e})") from None
+    images = np.asarray(ds.x_test[:n])
+    images = images.reshape(n, images.shape[1], images.shape[2])
+    return CheckedRun(run=run, results=results, manifest=manifest, class_names=class_names, variants=variants,
+                      labels=labels, images=images, original_probs=original, variant_probs=variant_probs)
 
+
+def load(run: str | os.PathLike) -> ReportData:
+    """Everything the report shows, from a checked run directory."""
+    from edgekit.doctor import cpu_description
+
+    c = load_checked_run(run)
+    model_dir = c.run / "model"
     plots: dict[str, bytes] = {}
-    for name, rel in sorted((manifest.get("plots") or {}).items()):
+    for name, rel in sorted((c.manifest.get("plots") or {}).items()):
         if not isinstance(rel, str) or not rel.endswith(".png"):
             continue
         p = artifacts.resolve_inside(model_dir, rel, f"plot {name!r}")
@@ -188,15 +222,14 @@ def load(run: str | os.PathLike) -> ReportData:
         if data.startswith(PNG_MAGIC):
             plots[str(name)] = data
 
-    versions = results.get("versions") if isinstance(results.get("versions"), dict) else {}
+    versions = c.results.get("versions") if isinstance(c.results.get("versions"), dict) else {}
     fingerprint = {str(k): str(v) for k, v in versions.items()}
     fingerprint.setdefault("cpu", cpu_description())
     return ReportData(
-        run_name=run.resolve().name, class_names=class_names, results=results, variants=variants,
-        labels=np.asarray(ds.y_test, np.int64), images=np.asarray(ds.x_test).reshape(len(ds.x_test), *ds.x_test.shape[1:3]),
-        original_probs=original, variant_probs=variant_probs, plots=plots,
-        model_info={k: manifest.get(k) for k in ("model", "metrics", "files")},
-        inputs=input_hashes(run), fingerprint=fingerprint,
+        run_name=c.run.resolve().name, class_names=c.class_names, results=c.results, variants=c.variants,
+        labels=c.labels, images=c.images, original_probs=c.original_probs, variant_probs=c.variant_probs,
+        plots=plots, model_info={k: c.manifest.get(k) for k in ("model", "metrics", "files")},
+        inputs=input_hashes(c.run), fingerprint=fingerprint,
     )
 
 
@@ -243,11 +276,16 @@ def recipe_summary(recipe: dict) -> str:
 
 def build_rows(data: ReportData) -> list[dict]:
     """One row per variant, ordered by platform then size."""
-    results = data.results["variants"]
+    return rows_from(data.results, data.variants)
+
+
+def rows_from(check_results: dict, variant_manifests: dict[str, dict]) -> list[dict]:
+    """Rows from check/results.json and the variants' manifests (id -> variant.json)."""
+    results = check_results["variants"]
     sizes = {vid: _num(e.get("size_bytes")) for vid, e in results.items()}
     rows = []
     for vid, e in results.items():
-        variant = data.variants.get(vid) or {}
+        variant = variant_manifests.get(vid) or {}
         fmt = variant.get("format") or ("coreml" if vid.startswith("coreml") else "tflite")
         fp32 = sizes.get(f"{fmt}-fp32")
         size = sizes[vid]

@@ -1,0 +1,50 @@
+// Classifies a digit image with the bundled Core ML model through Vision
+// (VNCoreMLRequest -> VNClassificationObservation) and returns the top 3.
+import CoreML
+import Vision
+
+struct Prediction: Identifiable, Equatable {
+    let label: String
+    let probability: Float
+    var id: String { label }
+}
+
+final class DigitClassifier {
+    let model: MLModel
+    private let visionModel: VNCoreMLModel
+
+    init(configuration: MLModelConfiguration = MLModelConfiguration(), bundle: Bundle = .main) throws {
+        guard let url = bundle.url(forResource: ModelContract.modelResource, withExtension: "mlmodelc") else {
+            throw NSError(domain: "EdgekitDigits", code: 1, userInfo: [NSLocalizedDescriptionKey:
+                "\(ModelContract.modelResource).mlmodelc is not in the bundle: copy a run's Model.mlpackage into EdgekitDigits/ (see README)"])
+        }
+        model = try MLModel(contentsOf: url, configuration: configuration)
+        visionModel = try VNCoreMLModel(for: model)
+    }
+
+    /// Top-`k` classes for a grayscale image, most probable first.
+    func classify(_ image: CGImage, top k: Int = 3) throws -> [Prediction] {
+        let request = VNCoreMLRequest(model: visionModel)
+        // The image is already the model's size; scaleFit keeps a drawn digit's aspect ratio.
+        request.imageCropAndScaleOption = .scaleFit
+        try VNImageRequestHandler(cgImage: image, options: [:]).perform([request])
+        let observations = (request.results as? [VNClassificationObservation]) ?? []
+        return observations.sorted { $0.confidence > $1.confidence }.prefix(k)
+            .map { Prediction(label: $0.identifier, probability: $0.confidence) }
+    }
+
+    /// All class probabilities (in ModelContract.classLabels order) from MLModel directly,
+    /// with the image given as a pixel buffer: no Vision scaling in between.
+    func probabilities(_ image: CGImage) throws -> [Double] {
+        guard let buffer = DigitImage.pixelBuffer(from: image) else {
+            throw NSError(domain: "EdgekitDigits", code: 2, userInfo: [NSLocalizedDescriptionKey: "cannot make a pixel buffer"])
+        }
+        let input = try MLDictionaryFeatureProvider(dictionary: [ModelContract.inputName: MLFeatureValue(pixelBuffer: buffer)])
+        let output = try model.prediction(from: input)
+        guard let dict = output.featureValue(for: ModelContract.probabilitiesOutput)?.dictionaryValue else {
+            throw NSError(domain: "EdgekitDigits", code: 3, userInfo: [NSLocalizedDescriptionKey:
+                "model has no \(ModelContract.probabilitiesOutput) output"])
+        }
+        return ModelContract.classLabels.map { dict[$0 as NSString]?.doubleValue ?? .nan }
+    }
+}
