@@ -207,6 +207,17 @@ def variant_kind(manifest: dict) -> metrics.Kind:
     return metrics.Kind.LOW_BIT
 
 
+def _io_of(manifest: dict, where: Path) -> tuple[list[str], tuple[int, ...]]:
+    """Class names and image shape (H, W, C) the model manifest declares."""
+    ds = manifest["dataset"]
+    names, shape = ds.get("class_names"), ds.get("image_shape")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ArtifactError(where, "dataset.class_names should be a non-empty list of strings")
+    if not isinstance(shape, list) or len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ArtifactError(where, "dataset.image_shape should be [H, W, C] positive integers")
+    return names, tuple(shape)
+
+
 # --------------------------------------------------------------- timing
 
 def measure_latency(predict: Callable[[np.ndarray], Any], x1: np.ndarray, runs: int, warmup: int) -> dict[str, float]:
@@ -252,15 +263,20 @@ def run(config: CheckConfig) -> CheckResult:
             raise ConfigError("--variants", f"no variant {unknown[0]!r} in {run_dir / 'variants'}; "
                                             f"found: {', '.join(known)}")
         variants = [known[i] for i in dict.fromkeys(config.variants)]
-    # Resolve every backend before any slow work, so a bad --backend fails fast.
+    # Open every variant before any slow work: a bad --backend, a corrupt or
+    # mismatched model file fails in seconds, before the test set is loaded.
+    class_names, image_shape = _io_of(manifest, manifest_path)
     chosen = {v.id: bk.resolve(config.backend, v.format) for v in variants}
+    opened = {v.id: bk.open_backend(chosen[v.id], v.path, class_names=class_names, image_shape=image_shape)
+              for v in variants}
 
     ds = tdata.load_from_manifest(manifest, model_dir)
+    if list(ds.class_names) != class_names or tuple(ds.image_shape) != image_shape:
+        raise ArtifactError(manifest_path, "dataset rebuilt from the manifest does not match its class_names/image_shape")
     x = tdata.to_float(ds.x_test)
     y = np.asarray(ds.y_test, np.int64)
     if config.limit is not None:
         x, y = x[:config.limit], y[:config.limit]
-    image_shape = tuple(int(v) for v in ds.image_shape)
 
     model = tmodels.load_model(model_dir, manifest)
     original, secs = _timed(lambda: np.asarray(model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0), np.float32))
@@ -273,7 +289,7 @@ def run(config: CheckConfig) -> CheckResult:
     predictions: dict[str, np.ndarray] = {}
     overrides = config.overrides
     for v in bar(variants, desc="check", unit="variant"):
-        backend = bk.open_backend(chosen[v.id], v.path, class_names=ds.class_names, image_shape=image_shape)
+        backend = opened[v.id]
         probs, secs = _timed(lambda: backend.predict(x))
         latency = measure_latency(backend.predict, x[:1], config.latency_runs, config.warmup_runs)
         report = metrics.compare(y, original, probs)

@@ -115,3 +115,44 @@ def make_run(tiny_run, tflite_bytes, tmp_path):
         return run_dir
 
     return make
+
+
+@pytest.fixture(scope="session")
+def converted_run(tiny_run, tmp_path_factory):
+    """A private copy of tiny_run's model/ with coreml-fp32 and coreml-w8 converted
+    by the convert stage (read-only for tests: copy it before damaging anything)."""
+    import shutil
+
+    from edgekit.convert.config import ConvertConfig
+    from edgekit.convert.stage import run as convert
+
+    run_dir = tmp_path_factory.mktemp("converted") / "run"
+    shutil.copytree(tiny_run / "model", run_dir / "model")
+    result = convert(ConvertConfig(run_dir=run_dir, variants=("coreml-fp32", "coreml-w8")))
+    assert result.ok, [(v.id, v.reason) for v in result.failed]
+    return run_dir
+
+
+@pytest.fixture
+def copy_run(tmp_path):
+    """``copy(run_dir) -> a writable copy`` for tests that damage files."""
+    import shutil
+
+    def copy(run_dir: Path) -> Path:
+        dst = tmp_path / "copy"
+        shutil.copytree(run_dir, dst)
+        return dst
+
+    return copy
+
+
+def rehash_variant(vdir: Path) -> None:
+    """Re-record variant.json's file sha256/size after a test damaged the model
+    file on purpose, so the damage reaches the runtime rather than the hash check."""
+    import json
+
+    from edgekit import artifacts
+
+    man = json.loads((vdir / "variant.json").read_text())
+    man["file"] = artifacts.file_record(vdir / man["file"]["path"], vdir)
+    artifacts.write_json(vdir / "variant.json", man)

@@ -1,0 +1,86 @@
+"""Core ML variants through the mil-reference backend (Linux) and broken .mlpackages."""
+import json
+import platform
+import struct
+
+import numpy as np
+import pytest
+
+from edgekit.cli import main
+from edgekit.runtime import backends
+from tests.check.conftest import rehash_variant
+from tests.check.test_check import one_line_exit_2
+
+FAST = ["--latency-runs", "3"]
+
+
+@pytest.mark.skipif(platform.system() == "Darwin", reason="on macOS auto picks the real Core ML runtime")
+def test_coreml_variants_run_on_mil_reference_and_are_labelled_so(converted_run, copy_run, capsys):
+    run_dir = copy_run(converted_run)
+    assert main(["check", "--run", str(run_dir), *FAST]) == 0
+    res = json.loads((run_dir / "check/results.json").read_text())
+    fp32, w8 = res["variants"]["coreml-fp32"], res["variants"]["coreml-w8"]
+    assert fp32["backend"] == w8["backend"] == "mil-reference"
+    assert "coreml " not in capsys.readouterr().out.replace("coreml-", "")  # never labelled as Core ML
+    assert fp32["kind"] == "float32" and w8["kind"] == "quantized"
+    # the fp32 program vs Keras: same top-1 everywhere, probabilities within 1e-4
+    assert fp32["agreement"] == 1.0 and fp32["max_abs_diff"] < 1e-4 and fp32["passed"]
+    assert w8["psnr_db"] > 40 and w8["agreement"] > 0.99 and w8["passed"]
+
+
+def test_explicit_coreml_backend_on_linux_says_why(converted_run, capsys):
+    if platform.system() == "Darwin":
+        pytest.skip("the Core ML runtime exists on macOS: asking for it is valid there")
+    one_line_exit_2(["check", "--run", str(converted_run), "--backend", "coreml"], capsys, "only on macOS")
+
+
+def _weight_file(vdir):
+    files = list(vdir.rglob("weight.bin"))
+    assert len(files) == 1
+    return files[0]
+
+
+def _damage_missing(path):
+    path.unlink()
+
+
+def _damage_sentinel(path):
+    data = bytearray(path.read_bytes())
+    assert struct.unpack_from("<I", data, 64)[0] == 0xDEADBEEF   # first metadata record
+    struct.pack_into("<I", data, 64, 0x12345678)
+    path.write_bytes(bytes(data))
+
+
+def _damage_offset(path):
+    data = bytearray(path.read_bytes())
+    # metadata record: sentinel u32, dtype u32, size u64, offset u64
+    struct.pack_into("<Q", data, 64 + 16, len(data) + 4096)
+    path.write_bytes(bytes(data))
+
+
+def _damage_truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("damage", [_damage_missing, _damage_sentinel, _damage_offset, _damage_truncate],
+                         ids=["missing-weights", "bad-sentinel", "offset-past-end", "truncated"])
+def test_corrupt_mlpackage_is_one_line_exit_2(converted_run, copy_run, capsys, damage):
+    run_dir = copy_run(converted_run)
+    vdir = run_dir / "variants" / "coreml-w8"
+    damage(_weight_file(vdir))
+    rehash_variant(vdir)
+    one_line_exit_2(["check", "--run", str(run_dir), "--variants", "coreml-w8", "--limit", "100",
+                     "--backend", "mil-reference"], capsys, "coreml-w8")
+    assert not (run_dir / "check").exists()
+
+
+def test_mil_backend_checks_input_before_the_interpreter(converted_run):
+    pkg = next((converted_run / "variants/coreml-fp32").glob("*.mlpackage"))
+    b = backends.MilReferenceBackend(pkg, [str(i) for i in range(10)])
+    assert b.image_shape == (28, 28, 1)
+    with pytest.raises(backends.ShapeError) as e:
+        b.predict(np.zeros((2, 28, 28), np.uint8))
+    assert "Model.mlpackage" in str(e.value)
+    out = b.predict(np.zeros((3, 28, 28, 1), np.float32))
+    assert out.shape == (3, 10) and np.allclose(out.sum(1), 1, atol=1e-5)
