@@ -341,7 +341,23 @@ class DistributionPlan:
         d = artifacts.check_writable_dir(config.run / LEDGER_DIR)
         path = d / f"{self.task.task_type}-{self.task.task_index}.json"
         artifacts.write_json(path, record)
+        if not self.is_writer:
+            self.barrier()
         return record, path
+
+    def barrier(self) -> None:
+        """All workers meet here (one tiny all-reduce): the chief calls it after
+        writing the model, the others before they exit, so no process leaves
+        while the chief still needs the cluster (the coordination service
+        reports a worker that vanished as a crash). A no-op on one process."""
+        if self.strategy_name != Strategy.multiworker.value:
+            return
+        import tensorflow as tf
+
+        ones = self.strategy.run(lambda: tf.constant(1.0))
+        total = float(self.strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None))
+        if total != self.num_replicas_in_sync:
+            raise RuntimeError(f"barrier: {total} of {self.num_replicas_in_sync} replicas answered")
 
 
 def weights_sha256(model) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 
 from edgekit import artifacts
 from edgekit.errors import OutputError
+from edgekit.train import distribute
 from edgekit.train.config import TrainConfig
 from edgekit.train.data import Dataset, load_dataset, to_float
 from edgekit.train.models import INPUT_NAME, OUTPUT_NAME, build_model
@@ -42,6 +43,7 @@ class TrainResult:
     epochs_run: int
     train_seconds: float
     params: int
+    writer: bool = True  # False on a non-chief multiworker process: manifest_path is its shard record
 
 
 def _check_output(config: TrainConfig) -> None:
@@ -121,7 +123,7 @@ def _scalar_log_callback(tf, keras, log_dir: Path):
         def on_epoch_end(self, epoch, logs=None):
             lr = self.model.optimizer.learning_rate
             lr = lr(self.model.optimizer.iterations) if callable(lr) else lr
-            for key, value in {**(logs or {}), "learning_rate": float(lr)}.items():
+            for key, value in {**(logs or {}), "learning_rate": float(tf.convert_to_tensor(lr))}.items():
                 split = "validation" if key.startswith("val_") else "train"
                 with self.writers[split].as_default():
                     tf.summary.write(f"epoch_{key.removeprefix('val_')}", tf.constant(float(value)),
@@ -147,7 +149,7 @@ def evaluate(model, x_uint8: np.ndarray, y: np.ndarray, num_classes: int, batch_
             "confusion_matrix": cm.tolist(), "probabilities": probs, "predictions": pred}
 
 
-def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, callbacks=()):
+def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, callbacks=(), plan=None):
     """Build and fit the model on ``ds`` (config must be resolved); returns
     (model, history dict, epochs_run, seconds)."""
     import tensorflow as tf
@@ -155,21 +157,27 @@ def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, c
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    model = build_model(config.model.value, ds.image_shape, ds.num_classes, config.seed)
+    plan = plan or distribute.plan(config)  # tf.distribute: train/distribute.py
     bs = config.batch_size
-    steps = -(-len(ds.y_train) // bs)
+    if plan.distributed:
+        train_ds = plan.train_dataset(ds.x_train, ds.y_train, seed=config.seed, shift=config.augment_shift)
+        steps = plan.steps_per_epoch
+    else:
+        train_ds = _pipeline(tf, ds.x_train, ds.y_train, batch_size=bs, seed=config.seed,
+                             shift=config.augment_shift, training=True)
+        steps = -(-len(ds.y_train) // bs)
     total = steps * config.epochs
     warmup = min(steps, max(total // 10, 1))
     lr = config.learning_rate
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=lr / 10, decay_steps=max(total - warmup, 1), alpha=0.01,
         warmup_target=lr, warmup_steps=warmup)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    train_ds = _pipeline(tf, ds.x_train, ds.y_train, batch_size=bs, seed=config.seed,
-                         shift=config.augment_shift, training=True)
-    val_ds = _pipeline(tf, ds.x_val, ds.y_val, batch_size=500, seed=config.seed, shift=0, training=False) \
-        if len(ds.y_val) else None
+    with plan.scope():
+        model = build_model(config.model.value, ds.image_shape, ds.num_classes, config.seed)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    val_ds = plan.validation_dataset(_pipeline(tf, ds.x_val, ds.y_val, batch_size=500, seed=config.seed, shift=0,
+                                               training=False)) if len(ds.y_val) else None
     cbs = [_progress_callback(keras, config.epochs, steps)]
     if val_ds is not None and config.early_stopping:
         cbs.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.defaults.patience,
@@ -178,8 +186,10 @@ def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, c
         cbs.append(_scalar_log_callback(tf, keras, log_dir))
     cbs.extend(callbacks)
     t0 = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs, verbose=0)
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs, verbose=0,
+                     steps_per_epoch=plan.steps_per_epoch)
     seconds = time.perf_counter() - t0
+    model = plan.unwrap(model, lambda: build_model(config.model.value, ds.image_shape, ds.num_classes, config.seed))
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     return model, history, len(hist.epoch), seconds
 
@@ -202,21 +212,27 @@ def _config_dict(config: TrainConfig) -> dict:
 def run(config: TrainConfig, callbacks=()) -> TrainResult:
     """Train ``config.model`` on ``config.dataset`` and write ``<run>/model/``.
     Extra keras ``callbacks`` are passed to ``fit`` (benchmarks use this)."""
-    _check_output(config)
-    config = config.resolved()
+    plan = distribute.plan(config, _check_output)  # TF_CONFIG, batch split, lr scaling, which process writes
+    config = plan.resolve(config)
     ds = load_dataset(config.dataset.value, config.data_dir, val_size=config.val_size, seed=config.seed,
                       train_limit=config.train_limit, test_limit=config.test_limit,
                       image_size=(config.image_size, config.image_size))
-    with artifacts.atomic_dir(config.model_dir, overwrite=config.overwrite) as out:
-        model, history, epochs_run, seconds = train_model(config, ds, out / "tensorboard", callbacks)
+    with plan.output_dir(config) as out:
+        model, history, epochs_run, seconds = train_model(config, ds, out / "tensorboard", callbacks, plan)
         test = evaluate(model, ds.x_test, ds.y_test, ds.num_classes)
         val = evaluate(model, ds.x_val, ds.y_val, ds.num_classes) if len(ds.y_val) else None
+        shard, shard_path = plan.finish(config, ds, epochs_run, model, test["accuracy"])
+        if not plan.is_writer:
+            return TrainResult(model_dir=config.model_dir, manifest_path=shard_path, test_accuracy=test["accuracy"],
+                               val_accuracy=val["accuracy"] if val else float("nan"), epochs_run=epochs_run,
+                               train_seconds=seconds, params=int(model.count_params()), writer=False)
         model.save(out / "model.keras")
         model.save(out / "saved_model", save_format="tf")
         plots = _write_plots(out, model, ds, test, history)
         manifest = {
             "schema": SCHEMA,
-            "config": _config_dict(config),
+            "config": {**_config_dict(config), "distribution": plan.describe()},
+            "distribution": shard,
             "dataset": ds.info,
             "io": _io_section(ds),
             "model": {"name": config.model.value, "params": int(model.count_params()),
@@ -231,6 +247,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
             "versions": artifacts.library_versions(),
         }
         artifacts.write_json(out / "manifest.json", manifest)
+    plan.barrier()  # non-chief workers wait in finish() until the chief has written the model
     return TrainResult(model_dir=config.model_dir, manifest_path=config.model_dir / "manifest.json",
                        test_accuracy=test["accuracy"], val_accuracy=val["accuracy"] if val else float("nan"),
                        epochs_run=epochs_run, train_seconds=seconds, params=int(model.count_params()))
