@@ -16,12 +16,7 @@ Only the standard coremltools pipeline is used: edgekit's own numpy reader
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import warnings
-from typing import Iterator
-
+from edgekit.convert.quiet import quiet
 from edgekit.convert.recipe import Recipe
 
 FILE_NAME = "Model.mlpackage"
@@ -30,22 +25,6 @@ LABEL_OUTPUT = "classLabel"
 PROBS_OUTPUT = "classLabel_probs"
 # specificationVersion -> the oldest OS that runs it (coremltools' _SPECIFICATION_VERSION_IOS_*).
 SPEC_TARGETS = {6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[io.StringIO]:
-    """Hold back coremltools' per-pass progress bars and its version warnings
-    so edgekit's own bar and summary stay readable; yields what was held back."""
-    held = io.StringIO()
-    logger = logging.getLogger("coremltools")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(held):
-            warnings.simplefilter("ignore")
-            yield held
-    finally:
-        logger.setLevel(level)
 
 
 def _compress(mlmodel, comp: dict):
@@ -69,11 +48,11 @@ def convert(model, recipe: Recipe, *, class_names: list[str], image_shape: tuple
     """The compressed, annotated ``MLModel`` (not yet saved). ``metadata``:
     author, license, short_description, version, user_defined (str -> str),
     input_description, output_descriptions {name: text}."""
-    import coremltools as ct
-
     c = recipe.coreml
     h, w, _ = image_shape
     with quiet():
+        import coremltools as ct
+
         mlmodel = ct.convert(
             model,
             source="tensorflow",
@@ -105,9 +84,9 @@ def save(mlmodel, path) -> None:
 
 def load_spec(path):
     """The protobuf spec of a saved ``.mlpackage`` (works on Linux: no model load)."""
-    import coremltools as ct
-
     with quiet():
+        import coremltools as ct
+
         return ct.models.MLModel(str(path), skip_model_load=True).get_spec()
 
 

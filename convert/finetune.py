@@ -11,8 +11,9 @@ converter and a record of what was done (for variant.json) out.
   fine-tune, ``strip_clustering``; the record holds the largest number of
   distinct values left in any clustered kernel.
 
-Settings not given by the recipe (learning rate, batch size) are the ones the
-model was trained with (the model manifest's ``config``). The recipe's
+Settings not given by the recipe are the ones the model was trained with (the
+model manifest's ``config``): its batch size, and its learning rate times the
+recipe's ``learning_rate_factor`` (fine-tuning a trained model wants smaller steps). The recipe's
 ``train_limit`` (or the stage's ``finetune_limit``) caps the number of
 training images, drawn with a seeded RNG, so the whole matrix stays fast.
 """
@@ -28,7 +29,9 @@ import numpy as np
 # for the rest, so the last updates train the surviving weights only.
 PRUNE_END_FRACTION = 0.7
 PRUNE_UPDATES = 10     # how many times the mask is recomputed on the way to the target
-VAL_LIMIT = 2000       # validation images evaluated after fine-tuning (accuracy for the record)
+# Validation images evaluated after fine-tuning (the record's val_accuracy): as many
+# as were trained on, within these bounds; enough to see a broken fine-tune.
+VAL_MIN, VAL_MAX = 500, 2000
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
     from edgekit.train.data import to_float
 
     method = spec["method"]
-    lr = spec["learning_rate"] if spec["learning_rate"] is not None else learning_rate
+    lr = spec["learning_rate"] if spec["learning_rate"] is not None else learning_rate * spec["learning_rate_factor"]
     bs = spec["batch_size"] if spec["batch_size"] is not None else batch_size
     cap = limit if limit is not None else spec["train_limit"]
     n_all = len(data.x_train)
@@ -117,7 +120,7 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
     hist = wrapped.fit(x, y, batch_size=bs, epochs=spec["epochs"], shuffle=True, verbose=0, callbacks=callbacks)
     record["seconds"] = round(time.perf_counter() - t0, 3)
     record["train_loss"] = float(hist.history["loss"][-1])
-    nv = min(len(data.x_val), VAL_LIMIT)
+    nv = min(len(data.x_val), max(VAL_MIN, min(VAL_MAX, len(x))))
     if nv:
         _, acc = wrapped.evaluate(to_float(data.x_val[:nv]), data.y_val[:nv], batch_size=256, verbose=0)
         record.update(val_accuracy=float(acc), val_images=int(nv))

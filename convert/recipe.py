@@ -7,6 +7,7 @@ A recipe (schema ``edgekit.recipe/1``) says how to make one variant:
  "description": "...",
  "finetune": null | {"method": "qat" | "prune" | "cluster", "epochs": 1, "train_limit": 10000,
                      "learning_rate": null, "batch_size": null,       # null: the model's training settings
+                     "learning_rate_factor": 0.1,  # times the training rate, when learning_rate is null
                      "target_sparsity": 0.75, "schedule": "polynomial" | "constant",   # prune
                      "clusters": 16, "init": "kmeans_plus_plus" | "linear" | ...},     # cluster
  "tflite": {"optimizations": ["DEFAULT"], "supported_types": ["float16"], "representative": true,
@@ -256,7 +257,8 @@ def _coreml(c: _Check, m: Any) -> None:
 
 def _finetune(c: _Check, ft: Any) -> None:
     f = "finetune"
-    common = {"method": True, "epochs": True, "train_limit": True, "learning_rate": True, "batch_size": True}
+    common = {"method": True, "epochs": True, "train_limit": True, "learning_rate": True,
+              "learning_rate_factor": True, "batch_size": True}
     method = c.choice(ft.get("method") if isinstance(ft, dict) else None, f"{f}.method", FINETUNE_METHODS)
     if method == "qat":
         c.obj(ft, f, common)
@@ -271,4 +273,5 @@ def _finetune(c: _Check, ft: Any) -> None:
     c.integer(ft["epochs"], f"{f}.epochs", 1, 100)
     c.integer(ft["train_limit"], f"{f}.train_limit", 1, 10**9, optional=True)
     c.number(ft["learning_rate"], f"{f}.learning_rate", 0.0, 1.0, optional=True)
+    c.number(ft["learning_rate_factor"], f"{f}.learning_rate_factor", 0.0, 10.0)
     c.integer(ft["batch_size"], f"{f}.batch_size", 1, 1 << 16, optional=True)

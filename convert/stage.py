@@ -26,6 +26,7 @@ import numpy as np
 from edgekit import artifacts
 from edgekit.convert import recipe as recipes
 from edgekit.convert.config import ConvertConfig
+from edgekit.convert.quiet import quiet
 from edgekit.errors import ArtifactError, OutputError
 from edgekit.progress import bar
 
@@ -245,14 +246,16 @@ def run(config: ConvertConfig) -> ConvertResult:
             raise OutputError(variants_dir / existing[0],
                               f"already exists ({len(existing)} of the selected variants do); "
                               "pass --overwrite to replace them")
-    src = _load_source(config, selected)
+    with quiet():  # TensorFlow's import-time log lines; errors still raise
+        src = _load_source(config, selected)
     outcomes = []
     for r in bar(selected, desc="convert", unit="variant"):
         t0 = time.perf_counter()
         target = variants_dir / r.id
         try:
             with artifacts.atomic_dir(target, overwrite=config.overwrite) as tmp:
-                record = _make_variant(r, src, tmp, config)
+                with quiet():  # fine-tuning and import-time chatter; the table says what happened
+                    record = _make_variant(r, src, tmp, config)
                 artifacts.write_json(tmp / "variant.json", record)
             outcomes.append(VariantOutcome(r.id, r.format, "ok", None, target, record["file"]["size_bytes"],
                                            record["zipped_bytes"], record["conversion_seconds"]))

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit.convert.quiet import quiet
 from edgekit.convert.recipe import Recipe
 
 SIGNATURE = "serving_default"
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
 
 
 def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
@@ -22,7 +25,15 @@ def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
     import tensorflow as tf
 
     t = recipe.tflite
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # A serving function with fixed names: the signature says "image" -> "probabilities"
+    # whatever the layers are called (tfmot renames them, e.g. "quant_probabilities").
+    shape = [None, *model.inputs[0].shape[1:]]
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)])
+    def serve(image):
+        return {OUTPUT_NAME: model(image, training=False)}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
     converter.optimizations = [getattr(tf.lite.Optimize, name) for name in t["optimizations"]]
     converter.target_spec.supported_types = [getattr(tf, name) for name in t["supported_types"]]
     converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, name) for name in t["ops"]]
@@ -40,7 +51,8 @@ def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
         converter.inference_input_type = getattr(tf, t["inference_input_type"])
     if t["inference_output_type"] != "float32":
         converter.inference_output_type = getattr(tf, t["inference_output_type"])
-    return converter.convert()
+    with quiet():
+        return converter.convert()
 
 
 def _interpreter(model_content: bytes):

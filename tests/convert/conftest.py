@@ -1,0 +1,58 @@
+"""Fixtures for the conversion stage's tests.
+
+``convert_run``: a private copy of the session's ``tiny_run`` model (so other
+stages' tests never see these variants) converted once per session with
+EVERY shipped recipe (fine-tunes on 256 images, calibration on 100), plus the
+ConvertResult. ``fresh_run``: a new run dir holding only a copy of ``model/``,
+for tests that convert (or fail to) on their own.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+FINETUNE_LIMIT = 256
+CALIBRATION = 100
+
+
+def copy_model(src_run: Path, dst_run: Path) -> Path:
+    dst_run.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src_run / "model", dst_run / "model")
+    return dst_run
+
+
+@pytest.fixture(scope="session")
+def convert_run(tiny_run, tmp_path_factory):
+    """(run_dir, ConvertResult) with every shipped recipe converted."""
+    from edgekit.convert.config import ConvertConfig
+    from edgekit.convert.stage import run
+
+    run_dir = copy_model(tiny_run, tmp_path_factory.mktemp("convert-all"))
+    result = run(ConvertConfig(run_dir=run_dir, finetune_limit=FINETUNE_LIMIT, calibration_size=CALIBRATION))
+    return run_dir, result
+
+
+@pytest.fixture
+def fresh_run(tiny_run, tmp_path):
+    return copy_model(tiny_run, tmp_path / "run")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_run):
+    """The Keras model of ``tiny_run`` and its manifest."""
+    from edgekit import artifacts
+    from edgekit.train import models
+
+    manifest = artifacts.read_manifest(tiny_run / "model" / "manifest.json", "edgekit.model/1")
+    return models.load_model(tiny_run / "model", manifest), manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_test_images(tiny_run, tiny_model):
+    """200 float32 test images and labels of the tiny run's own split."""
+    from edgekit.train import data
+
+    ds = data.load_from_manifest(tiny_model[1], tiny_run / "model")
+    return data.to_float(ds.x_test[:200]), ds.y_test[:200]
