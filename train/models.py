@@ -43,27 +43,26 @@ def _linear(keras, inp, num_classes):
     return _head(keras, x, num_classes)
 
 
-def _cnn(keras, inp, num_classes):
+def _two_conv(keras, inp, num_classes, *, filters, dense, dropout=None):
+    """The tutorials' shape: two 5x5 conv + 2x2 pool stages, one dense layer."""
     L = keras.layers
-    x = L.Conv2D(16, 5, padding="same", activation="relu", name="conv1")(inp)
+    x = L.Conv2D(filters[0], 5, padding="same", activation="relu", name="conv1")(inp)
     x = L.MaxPooling2D(2, name="pool1")(x)
-    x = L.Conv2D(36, 5, padding="same", activation="relu", name="conv2")(x)
+    x = L.Conv2D(filters[1], 5, padding="same", activation="relu", name="conv2")(x)
     x = L.MaxPooling2D(2, name="pool2")(x)
     x = L.Flatten(name="flatten")(x)
-    x = L.Dense(128, activation="relu", name=FEATURES_LAYER)(x)
+    x = L.Dense(dense, activation="relu", name=FEATURES_LAYER)(x)
+    if dropout:
+        x = L.Dropout(dropout, name="dropout")(x)
     return _head(keras, x, num_classes)
+
+
+def _cnn(keras, inp, num_classes):
+    return _two_conv(keras, inp, num_classes, filters=(16, 36), dense=128)
 
 
 def _deep(keras, inp, num_classes):
-    L = keras.layers
-    x = L.Conv2D(32, 5, padding="same", activation="relu", name="conv1")(inp)
-    x = L.MaxPooling2D(2, name="pool1")(x)
-    x = L.Conv2D(64, 5, padding="same", activation="relu", name="conv2")(x)
-    x = L.MaxPooling2D(2, name="pool2")(x)
-    x = L.Flatten(name="flatten")(x)
-    x = L.Dense(1024, activation="relu", name=FEATURES_LAYER)(x)
-    x = L.Dropout(0.5, name="dropout")(x)
-    return _head(keras, x, num_classes)
+    return _two_conv(keras, inp, num_classes, filters=(32, 64), dense=1024, dropout=0.5)
 
 
 def _mobile(keras, inp, num_classes):
