@@ -1,0 +1,172 @@
+"""``edgekit convert`` through ``edgekit.cli.main``: bad input is one line and
+exit 2 with nothing written; a failing variant is exit 1 and leaves no
+directory while the others complete."""
+from __future__ import annotations
+
+import copy
+import json
+
+from edgekit import artifacts
+from edgekit.cli import main
+from edgekit.convert import recipe as recipes
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("edgekit: error: ")
+    return err[0]
+
+
+def _no_variants_written(run_dir):
+    vdir = run_dir / "variants"
+    assert not vdir.exists() or not any(vdir.iterdir())
+
+
+def test_missing_model_artifact(tmp_path, capsys):
+    assert main(["convert", "--run", str(tmp_path), "--variants", "tflite-fp32"]) == 2
+    line = _one_error_line(capsys)
+    assert "model/manifest.json" in line and "not found" in line
+    _no_variants_written(tmp_path)
+
+
+def test_corrupt_manifest(fresh_run, capsys):
+    (fresh_run / "model" / "manifest.json").write_text('{"schema": "edgekit.model/1", ')
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32"]) == 2
+    assert "not valid JSON" in _one_error_line(capsys)
+    _no_variants_written(fresh_run)
+
+
+def test_manifest_of_another_schema_version(fresh_run, capsys):
+    path = fresh_run / "model" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["schema"] = "edgekit.model/2"
+    path.write_text(json.dumps(data))
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32"]) == 2
+    line = _one_error_line(capsys)
+    assert "edgekit.model/2" in line and "not supported" in line
+    _no_variants_written(fresh_run)
+
+
+def test_manifest_without_class_names(fresh_run, capsys):
+    path = fresh_run / "model" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["dataset"]["class_names"] = ["0", "0"]
+    path.write_text(json.dumps(data))
+    assert main(["convert", "--run", str(fresh_run), "--variants", "coreml-fp32"]) == 2
+    assert "class_names" in _one_error_line(capsys)
+
+
+def test_replaced_model_file(fresh_run, capsys):
+    manifest = json.loads((fresh_run / "model" / "manifest.json").read_text())
+    keras_path = fresh_run / "model" / manifest["files"]["keras"]["path"]
+    keras_path.write_bytes(b"PK\x03\x04 not really a keras file")
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32"]) == 2
+    assert "sha256 differs" in _one_error_line(capsys)
+    _no_variants_written(fresh_run)
+
+
+def test_corrupt_model_file_with_matching_hash(fresh_run, capsys):
+    path = fresh_run / "model" / "manifest.json"
+    data = json.loads(path.read_text())
+    keras_path = fresh_run / "model" / data["files"]["keras"]["path"]
+    keras_path.write_bytes(keras_path.read_bytes()[:5000])  # truncated zip
+    data["files"]["keras"]["sha256"] = artifacts.sha256_file(keras_path)
+    path.write_text(json.dumps(data))
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32"]) == 2
+    assert "not a loadable tf_keras model" in _one_error_line(capsys)
+    _no_variants_written(fresh_run)
+
+
+def test_unknown_variant_lists_known(fresh_run, capsys):
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32,tflite-int9"]) == 2
+    line = _one_error_line(capsys)
+    assert "'tflite-int9'" in line and "tflite-int8" in line and "coreml-pal4" in line
+    _no_variants_written(fresh_run)
+
+
+def test_invalid_recipe_file(fresh_run, tmp_path, capsys):
+    data = copy.deepcopy(recipes.load("coreml-pal4").data)
+    data["coreml"]["compression"]["nbits"] = 5
+    bad = tmp_path / "recipes" / "coreml-pal4.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps(data))
+    assert main(["convert", "--run", str(fresh_run), "--recipes", str(bad.parent)]) == 2
+    line = _one_error_line(capsys)
+    assert str(bad) in line and "coreml.compression.nbits" in line
+    _no_variants_written(fresh_run)
+
+
+def test_unwritable_output(fresh_run, capsys):
+    (fresh_run / "variants").write_text("a file where the variants directory should be")
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32"]) == 2
+    line = _one_error_line(capsys)
+    assert "variants" in line and "not a directory" in line
+
+
+def test_bad_flag_values(fresh_run, capsys):
+    assert main(["convert", "--run", str(fresh_run), "--calibration-size", "0"]) == 2
+    assert "--calibration-size" in _one_error_line(capsys)
+
+
+def test_existing_variant_needs_overwrite(fresh_run, capsys):
+    argv = ["convert", "--run", str(fresh_run), "--variants", "tflite-fp32"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "tflite-fp32" in out and "1 of 1 variants converted" in out
+    vjson = fresh_run / "variants" / "tflite-fp32" / "variant.json"
+    first = vjson.read_text()
+    assert main(argv) == 2
+    line = _one_error_line(capsys)
+    assert "already exists" in line and "--overwrite" in line
+    assert vjson.read_text() == first  # refused means untouched
+    assert main(argv + ["--overwrite"]) == 0
+    again = json.loads(vjson.read_text())
+    assert again["file"]["sha256"] == json.loads(first)["file"]["sha256"]  # deterministic conversion
+    assert not [p for p in (fresh_run / "variants").iterdir() if p.name.startswith(".edgekit-")]
+
+
+def test_failing_variant_leaves_no_directory_and_exits_1(fresh_run, tmp_path, capsys):
+    """A recipe that validates but asks for the impossible: 4-bit linear weights
+    exist only from iOS18, the recipe says iOS16; coremltools refuses."""
+    rdir = tmp_path / "recipes"
+    rdir.mkdir()
+    good = recipes.load("tflite-fp32").data
+    (rdir / "tflite-fp32.json").write_text(json.dumps(good))
+    bad = copy.deepcopy(recipes.load("coreml-w8").data)
+    bad.update(id="coreml-w4")
+    bad["coreml"]["compression"]["dtype"] = "int4"
+    bad["coreml"]["compression"]["granularity"] = "per_channel"
+    (rdir / "coreml-w4.json").write_text(json.dumps(bad))
+    assert recipes.parse(rdir / "coreml-w4.json").id == "coreml-w4"  # it does validate
+    assert main(["convert", "--run", str(fresh_run), "--recipes", str(rdir)]) == 1
+    cap = capsys.readouterr()
+    assert "coreml-w4" in cap.out and "FAILED" in cap.out
+    assert "1 of 2 variants converted" in cap.out
+    assert "coreml-w4" in cap.err
+    names = sorted(p.name for p in (fresh_run / "variants").iterdir())
+    assert names == ["tflite-fp32"]  # no coreml-w4/, no temporary left behind
+    artifacts.read_manifest(fresh_run / "variants" / "tflite-fp32" / "variant.json", "edgekit.variant/1")
+
+
+def test_failure_in_the_middle_keeps_the_others(fresh_run, monkeypatch):
+    """Any exception inside one conversion (here injected into the TFLite
+    converter for one recipe) fails that variant only."""
+    from edgekit.convert import stage, tflite
+    from edgekit.convert.config import ConvertConfig
+
+    real = tflite.convert
+
+    def flaky(model, recipe, calibration):
+        if recipe.id == "tflite-fp16":
+            raise RuntimeError("injected converter crash\nsecond line")
+        return real(model, recipe, calibration)
+
+    monkeypatch.setattr(tflite, "convert", flaky)
+    result = stage.run(ConvertConfig(run_dir=fresh_run, variants=("tflite-fp16", "tflite-fp32")))
+    assert not result.ok
+    assert [(v.id, v.status) for v in result.variants] == [("tflite-fp16", "failed"), ("tflite-fp32", "ok")]
+    assert result.failed[0].reason == "RuntimeError: injected converter crash"
+    assert sorted(p.name for p in (fresh_run / "variants").iterdir()) == ["tflite-fp32"]
+    table = stage.summary_table(result, [recipes.load("tflite-fp16"), recipes.load("tflite-fp32")])
+    assert "FAILED: RuntimeError: injected converter crash" in table

@@ -1,0 +1,128 @@
+"""Recipes are validated data: every shipped file validates, every kind of
+mistake is a ConfigError naming the file and the field (no TensorFlow needed)."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from edgekit.convert import recipe as recipes
+from edgekit.convert.config import ConvertConfig
+from edgekit.errors import ConfigError
+
+SHIPPED = recipes.known_ids()
+
+
+def test_shipped_matrix_is_complete():
+    assert set(SHIPPED) >= {
+        "tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "tflite-uint8", "tflite-int16x8",
+        "tflite-qat-int8", "tflite-pruned-int8", "tflite-clustered-int8",
+        "coreml-fp32", "coreml-fp16", "coreml-w8", "coreml-pal6", "coreml-pal4", "coreml-pal2", "coreml-pruned"}
+
+
+@pytest.mark.parametrize("rid", SHIPPED)
+def test_shipped_recipe_validates(rid):
+    r = recipes.load(rid)
+    assert r.id == rid and r.data["schema"] == recipes.SCHEMA
+    assert r.platform == {"tflite": "android", "coreml": "ios"}[r.format]
+
+
+def test_one_float_reference_per_format():
+    refs = [r.id for r in recipes.load_all() if r.is_float_reference]
+    assert sorted(refs) == ["coreml-fp32", "tflite-fp32"]
+
+
+def _mutations():
+    """(name, base id, mutate(data), field named in the message)."""
+    def set_(path, value):
+        def f(d):
+            *head, last = path
+            for k in head:
+                d = d[k]
+            d[last] = value
+        return f
+
+    def delete(path):
+        def f(d):
+            *head, last = path
+            for k in head:
+                d = d[k]
+            del d[last]
+        return f
+
+    return [
+        ("wrong schema", "tflite-fp32", set_(["schema"], "edgekit.recipe/2"), "schema"),
+        ("unknown top field", "tflite-fp32", set_(["optimisations"], []), "optimisations"),
+        ("missing format", "tflite-fp32", delete(["format"]), "format"),
+        ("bad format", "tflite-fp32", set_(["format"], "onnx"), "format"),
+        ("id differs from file", "tflite-fp32", set_(["id"], "tflite-fp64"), "id"),
+        ("unknown optimization", "tflite-int8", set_(["tflite", "optimizations"], ["FASTEST"]), "tflite.optimizations[0]"),
+        ("unknown op set", "tflite-int8", set_(["tflite", "ops"], ["TFLITE_INT4"]), "tflite.ops[0]"),
+        ("bad io type", "tflite-int8", set_(["tflite", "inference_input_type"], "int4"), "tflite.inference_input_type"),
+        ("int8 io without calibration", "tflite-int8", set_(["tflite", "representative"], False), "tflite.inference_input_type"),
+        ("representative not bool", "tflite-int8", set_(["tflite", "representative"], "yes"), "tflite.representative"),
+        ("coreml section in tflite", "tflite-fp32", set_(["coreml"], {}), "coreml"),
+        ("bad precision", "coreml-fp32", set_(["coreml", "compute_precision"], "bfloat16"), "coreml.compute_precision"),
+        ("palette bits", "coreml-pal4", set_(["coreml", "compression", "nbits"], 5), "coreml.compression.nbits"),
+        ("compression on iOS15", "coreml-pal4", set_(["coreml", "minimum_deployment_target"], "iOS15"), "coreml.minimum_deployment_target"),
+        ("sparsity 1", "coreml-pruned", set_(["coreml", "compression", "target_sparsity"], 1.0), "coreml.compression.target_sparsity"),
+        ("compression method", "coreml-w8", set_(["coreml", "compression", "method"], "zip"), "coreml.compression.method"),
+        ("finetune on coreml", "coreml-fp32", set_(["finetune"], {"method": "qat"}), "finetune"),
+        ("finetune method", "tflite-qat-int8", set_(["finetune", "method"], "distill"), "finetune.method"),
+        ("epochs 0", "tflite-qat-int8", set_(["finetune", "epochs"], 0), "finetune.epochs"),
+        ("epochs bool", "tflite-qat-int8", set_(["finetune", "epochs"], True), "finetune.epochs"),
+        ("clusters 1", "tflite-clustered-int8", set_(["finetune", "clusters"], 1), "finetune.clusters"),
+        ("cluster init", "tflite-clustered-int8", set_(["finetune", "init"], "best"), "finetune.init"),
+        ("prune schedule", "tflite-pruned-int8", set_(["finetune", "schedule"], "cubic"), "finetune.schedule"),
+        ("missing prune target", "tflite-pruned-int8", delete(["finetune", "target_sparsity"]), "finetune.target_sparsity"),
+    ]
+
+
+@pytest.mark.parametrize("name,base,mutate,field", _mutations(), ids=[m[0] for m in _mutations()])
+def test_invalid_recipe_names_file_and_field(tmp_path, name, base, mutate, field):
+    data = copy.deepcopy(recipes.load(base).data)
+    mutate(data)
+    path = tmp_path / f"{base}.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as e:
+        recipes.parse(path)
+    assert e.value.where == str(path)
+    assert f"recipe field {field!r}" in e.value.problem
+
+
+def test_not_json_is_config_error(tmp_path):
+    path = tmp_path / "tflite-x.json"
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        recipes.parse(path)
+
+
+def test_new_variant_is_a_new_file(tmp_path):
+    data = copy.deepcopy(recipes.load("coreml-pal4").data)
+    data.update(id="coreml-pal3", description="3-bit palettized weights")
+    data["coreml"]["compression"]["nbits"] = 3
+    (tmp_path / "coreml-pal3.json").write_text(json.dumps(data))
+    cfg = ConvertConfig(run_dir=tmp_path / "run", variants="all", recipe_dir=tmp_path)
+    assert [r.id for r in cfg.recipes()] == ["coreml-pal3"]
+    assert cfg.recipes()[0].coreml["compression"]["nbits"] == 3
+
+
+@pytest.mark.parametrize("kwargs,flag", [
+    (dict(variants=("tflite-int9",)), "--variants"),
+    (dict(variants=()), "--variants"),
+    (dict(variants=("all", "tflite-fp32")), "--variants"),
+    (dict(variants=("tflite-fp32", "tflite-fp32")), "--variants"),
+    (dict(calibration_size=0), "--calibration-size"),
+    (dict(finetune_limit=0), "--finetune-limit"),
+])
+def test_config_refuses(tmp_path, kwargs, flag):
+    with pytest.raises(ConfigError) as e:
+        ConvertConfig(run_dir=tmp_path, **kwargs)
+    assert e.value.where == flag
+
+
+def test_unknown_id_lists_known():
+    with pytest.raises(ConfigError) as e:
+        ConvertConfig(run_dir=".", variants=("tflite-int9",))
+    assert "tflite-int8" in e.value.problem and "coreml-pal4" in e.value.problem
