@@ -485,9 +485,10 @@ class Program:
             fn = {"reduce_mean": np.mean, "reduce_max": np.max, "reduce_sum": np.sum}[t]
             return ops.reduce(fn, v["x"], v.get("axes"), v.get("keep_dims", False))
         if t == "transpose":
-            if self._mutation == "skip-transpose":
-                return v["x"]
-            return np.transpose(v["x"], [int(p) for p in v["perm"]])
+            perm = [int(p) for p in v["perm"]]
+            if self._mutation == "skip-transpose":  # right shape, data not moved
+                return np.ascontiguousarray(v["x"]).reshape([v["x"].shape[p] for p in perm])
+            return np.transpose(v["x"], perm)
         if t == "reshape":
             return self._reshape(op, v["x"], v["shape"], n)
         if t == "squeeze":

@@ -1,0 +1,122 @@
+"""Decoded weights against coremltools' own decompression, and mutation
+tests: deliberately broken decoding must be caught by these checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.runtime import mil
+from edgekit.runtime.mil.blob import unpack_bits
+
+COMPRESSED = ("w8", "pal6", "pal4", "pal2", "pruned")  # conftest.compress kinds
+
+FP32_ATOL = 1e-5
+CONSTEXPR = ("constexpr_affine_dequantize", "constexpr_lut_to_dense", "constexpr_sparse_to_dense",
+             "constexpr_blockwise_shift_scale")
+
+
+def coremltools_weights(package: Path) -> dict[str, np.ndarray]:
+    """Every const/constexpr output decoded by coremltools itself: its protobuf
+    loader, its C++ blob reader (libmilstoragepython) and each op's own
+    value inference (the decompress functions of the op definitions)."""
+    from coremltools.converters.mil.frontend.milproto.load import load
+    from coremltools.proto import Model_pb2
+
+    data = package / "Data" / "com.apple.CoreML"
+    spec = Model_pb2.Model()
+    spec.ParseFromString((data / "model.mlmodel").read_bytes())
+    prog = load(spec, spec.specificationVersion, str(data / "weights"))
+    out = {}
+    for op in prog.functions["main"].operations:
+        if op.op_type == "const":
+            out[op.outputs[0].name] = op.outputs[0].val
+        elif op.op_type.startswith("constexpr_"):
+            val = op.materialized_val_inference() if hasattr(op, "materialized_val_inference") else op.value_inference()
+            out[op.outputs[0].name] = val
+    return out
+
+
+def differing_weights(prog, package) -> list[str]:
+    ref = coremltools_weights(Path(package))
+    mine = prog.weights()
+    constexpr_names = {op.name for op in prog._ops if op.type in CONSTEXPR}
+    assert constexpr_names <= set(ref) and constexpr_names <= set(mine)
+    bad = []
+    for name, value in mine.items():
+        r = np.asarray(ref[name])
+        if value.dtype != r.dtype or value.shape != r.shape or value.tobytes() != r.tobytes():
+            bad.append(name)
+    return bad
+
+
+@pytest.mark.parametrize("variant", [f"{k}-{t}" for t in ("iOS16", "iOS18") for k in ("fp16",) + COMPRESSED])
+def test_weights_bit_for_bit(cnn_packages, variant):
+    prog = mil.load(cnn_packages[variant])
+    kinds = {t for t in prog.op_types if t.startswith("constexpr_")}
+    if variant.startswith("fp16"):
+        assert not kinds
+    else:
+        assert kinds, "compression produced no constexpr op: the comparison would prove nothing"
+    assert differing_weights(prog, cnn_packages[variant]) == []
+
+
+def test_unpack_bits_is_coremltools_packing():
+    from coremltools.optimize._utils import pack_elements_into_bits
+
+    rng = np.random.default_rng(0)
+    for nbits in (1, 2, 3, 4, 6):
+        for signed in (False, True):
+            if signed and nbits != 4:
+                continue
+            lo, hi = (-(1 << nbits - 1), 1 << nbits - 1) if signed else (0, 1 << nbits)
+            values = rng.integers(lo, hi, size=101).astype(np.int8 if signed else np.uint8)
+            packed = pack_elements_into_bits(values, nbits)
+            assert np.array_equal(unpack_bits(packed, nbits, 101, signed), values)
+            if nbits > 1:
+                assert not np.array_equal(unpack_bits(packed, nbits, 101, signed, lsb_first=False), values)
+
+
+# ------------------------------------------------------------------ mutations
+# Each mutation is a test-only switch of Program (mil.MUTATIONS). Each must be
+# caught by a check the project runs: the bit-for-bit weight comparison, the
+# fp32 agreement with Keras, or the fp16 representability of fp16 outputs.
+
+@pytest.mark.parametrize("variant", ["pal6-iOS16", "pal4-iOS16", "pal2-iOS16", "pruned-iOS16", "pal4-iOS18"])
+def test_wrong_bit_order_is_caught(cnn_packages, mnist, variant):
+    good = mil.load(cnn_packages[variant])
+    bad = mil.Program(cnn_packages[variant], _mutation="bit-order")
+    assert differing_weights(bad, cnn_packages[variant])
+    # and it changes what the app would see
+    images = mnist[2][:300]
+    assert (bad.predict(images).argmax(1) != good.predict(images).argmax(1)).mean() > 0.01
+
+
+@pytest.mark.parametrize("variant", ["w8-iOS16", "w8-iOS18"])
+def test_ignored_zero_point_is_caught(cnn_packages, mnist, variant):
+    bad = mil.Program(cnn_packages[variant], _mutation="ignore-zero-point")
+    assert differing_weights(bad, cnn_packages[variant])
+    images = mnist[2][:300]
+    good = mil.load(cnn_packages[variant]).predict(images)
+    assert np.abs(bad.predict(images) - good).max() > 0.05
+
+
+def test_skipped_transpose_is_caught(trained_cnn, cnn_packages, mnist, keras_probs):
+    images = mnist[2]
+    ref = keras_probs(trained_cnn, images)
+    bad = mil.Program(cnn_packages["fp32"], _mutation="skip-transpose").predict(images)
+    assert np.abs(bad - ref).max() > FP32_ATOL
+    assert (bad.argmax(1) == ref.argmax(1)).mean() < 0.9
+
+
+def test_missing_fp16_rounding_is_caught(cnn_packages, mnist):
+    images = mnist[2][:300]
+    bad = mil.Program(cnn_packages["fp16-iOS16"], _mutation="no-fp16-rounding").predict(images)
+    # an fp16 program's outputs are fp16 values; without rounding they are not
+    assert not np.array_equal(bad, bad.astype(np.float16).astype(np.float32))
+
+
+def test_unknown_mutation_is_refused(cnn_packages):
+    with pytest.raises(ValueError, match="unknown mutation"):
+        mil.Program(cnn_packages["fp32"], _mutation="typo")
