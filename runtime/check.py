@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -335,13 +336,22 @@ def results_json(result: CheckResult, config: CheckConfig, model_manifest_sha: s
     }
 
 
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: control characters (which ElementTree would
+    write unescaped, making the file unparseable) become U+FFFD."""
+    return _XML_INVALID.sub("\ufffd", text)
+
+
 def junit_xml(result: CheckResult) -> bytes:
     """JUnit XML for CI: one testcase per variant; a failing variant gets a
     ``<failure>`` whose text lists every reason. ElementTree escapes all text."""
     suite = ET.Element("testsuite", name="edgekit.check", tests=str(len(result.variants)),
                        failures=str(len(result.failed)), errors="0", skipped="0", time=f"{result.seconds:.3f}")
     for v in result.variants:
-        case = ET.SubElement(suite, "testcase", classname=f"edgekit.check.{v.backend}", name=v.id,
+        case = ET.SubElement(suite, "testcase", classname=f"edgekit.check.{v.backend}", name=_xml_text(v.id),
                              time=f"{v.comparison.count / v.throughput_ips:.3f}")
         c = v.comparison
         psnr = "inf" if math.isinf(c.psnr_db) else f"{c.psnr_db:.1f}"
@@ -350,7 +360,8 @@ def junit_xml(result: CheckResult) -> bytes:
             f"accuracy_change={c.accuracy_change:+.3f}pp mcnemar_p={c.mcnemar_p:.4g} psnr_db={psnr} "
             f"max_abs_diff={c.max_abs_diff:.3g} size_bytes={v.size_bytes}")
         if v.reasons:
-            ET.SubElement(case, "failure", message=v.reasons[0], type="threshold").text = "\n".join(v.reasons)
+            ET.SubElement(case, "failure", message=_xml_text(v.reasons[0]),
+                          type="threshold").text = _xml_text("\n".join(v.reasons))
     ET.indent(suite)
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n"
 
