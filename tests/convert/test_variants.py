@@ -118,8 +118,8 @@ def test_size_ratios(convert_run):
     run_dir, _ = convert_run
     size = {r.id: variant(run_dir, r.id)["file"]["size_bytes"] for r in RECIPES}
     zipped = {r.id: variant(run_dir, r.id)["zipped_bytes"] for r in RECIPES}
-    assert size["tflite-int8"] / size["tflite-fp32"] <= 0.27
-    assert size["tflite-dynamic-int8"] / size["tflite-fp32"] <= 0.27
+    assert size["tflite-int8"] / size["tflite-fp32"] <= 0.26
+    assert size["tflite-dynamic-int8"] / size["tflite-fp32"] <= 0.26
     assert 0.45 <= size["tflite-fp16"] / size["tflite-fp32"] <= 0.55
     assert 0.45 <= size["coreml-fp16"] / size["coreml-fp32"] <= 0.55
     assert size["coreml-w8"] / size["coreml-fp32"] <= 0.28
@@ -235,10 +235,12 @@ def test_coreml_palettized_weights_have_at_most_2_pow_n_values(convert_run, nbit
     weights = _weights(_mlmodel(run_dir, f"coreml-pal{nbits}"))
     big = {k: w for k, w in weights.items() if w.size >= 2048}
     assert len(big) == 2  # conv2 and the 1764x128 dense: the tensors above the threshold
+    # Counted in float32: numpy 2.4.6's float16 sort (hence np.unique) misorders
+    # some arrays on this CPU and reports duplicates.
     for name, w in big.items():
-        assert np.unique(w).size <= 2 ** nbits, name
+        assert np.unique(w.astype(np.float32)).size <= 2 ** nbits, name
     fp16 = _weights(_mlmodel(run_dir, "coreml-fp16"))
-    assert min(np.unique(w).size for w in fp16.values() if w.size >= 2048) > 2 ** 6
+    assert min(np.unique(w.astype(np.float32)).size for w in fp16.values() if w.size >= 2048) > 2 ** 6
 
 
 def test_coreml_pruned_reaches_target_sparsity(convert_run):
