@@ -8,19 +8,11 @@ for tests that convert (or fail to) on their own.
 """
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
+from convert_helpers import copy_model
 
 FINETUNE_LIMIT = 256
 CALIBRATION = 100
-
-
-def copy_model(src_run: Path, dst_run: Path) -> Path:
-    dst_run.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src_run / "model", dst_run / "model")
-    return dst_run
 
 
 @pytest.fixture(scope="session")
