@@ -699,6 +699,11 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
                             f"{len(data.labels)} test images x {k} classes")
     if len(data.images) != len(data.labels):
         raise ArtifactError("model/manifest.json", f"{len(data.images)} test images for {len(data.labels)} labels")
+    for vid, e in data.results["variants"].items():
+        bad = [i for i in e.get("flipped") or [] if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(data.labels)]
+        if bad:
+            raise ArtifactError("check/results.json", f"variant {vid!r} lists flipped index {bad[0]!r}, outside the "
+                                f"{len(data.labels)} test samples")
     rows = build_rows(data)
     front = pareto_front(rows)
     for r in rows:

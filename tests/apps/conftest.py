@@ -1,6 +1,6 @@
 """A real tiny pipeline run shared by the apps tests (pipeline, golden kit on
-real outputs, iOS contract): `edgekit run` on 2,000 MNIST training images, one
-epoch, 500 test images, four variants that cover every backend and kind
+real outputs, iOS contract): `edgekit run` on 1,500 MNIST training images, one
+epoch, 400 test images, four variants that cover every backend and kind
 (fp32 and int8 TFLite on LiteRT, fp32 and 4-bit palettized Core ML on
 mil-reference)."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 PIPELINE_VARIANTS = "tflite-fp32,tflite-int8,coreml-fp32,coreml-pal4"
-PIPELINE_ARGS = ["--epochs", "1", "--train-limit", "2000", "--test-limit", "500", "--variants", PIPELINE_VARIANTS,
-                 "--latency-runs", "5"]
+PIPELINE_ARGS = ["--epochs", "1", "--train-limit", "1500", "--test-limit", "400", "--variants", PIPELINE_VARIANTS,
+                 "--calibration-size", "100", "--latency-runs", "3"]
 
 
 @pytest.fixture(scope="session")

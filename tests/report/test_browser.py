@@ -13,7 +13,7 @@ import pytest
 from edgekit.doctor import find_chromium
 from edgekit.runtime import report
 
-from report_samples import HOSTILE_NAMES, make_report_data
+from report_samples import HOSTILE_NAMES
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install -y chromium, "
@@ -31,10 +31,10 @@ def _chromium(tmp_path, *args):
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def rendered(tmp_path_factory, built_hostile):
     tmp = tmp_path_factory.mktemp("browser")
-    data = make_report_data(class_names=HOSTILE_NAMES)
-    out = report.write(report.build(data), tmp / "report")
+    data, built = built_hostile
+    out = report.write(built, tmp / "report")
     return tmp, out / "report.html", data
 
 

@@ -46,8 +46,8 @@ def _parse(text):
     return p
 
 
-def test_recommends_the_smallest_passing_variant_per_platform(report_data):
-    built = report.build(report_data)
+def test_recommends_the_smallest_passing_variant_per_platform(built):
+    _, built = built
     j = built["json"]
     # tflite-pal-bad (120 KB) and coreml-pal2 (80 KB) are smaller but failed
     assert j["recommendation"] == {"ios": "coreml-pal4", "android": "tflite-int8"}
@@ -77,8 +77,8 @@ def test_pareto_front():
     assert report.pareto_front(rows) == ["d", "a", "b", "f"]
 
 
-def test_table_cells_show_the_check_numbers(report_data):
-    built = report.build(report_data)
+def test_table_cells_show_the_check_numbers(built):
+    report_data, built = built
     doc = _parse(built["html"])
     cells = doc.rows["coreml-pal2"]
     assert cells[0] == "coreml-pal2" and "80 KB" in cells and "0.08x" in cells
@@ -88,8 +88,8 @@ def test_table_cells_show_the_check_numbers(report_data):
     assert set(doc.rows) == set(report_data.results["variants"])
 
 
-def test_mil_reference_is_never_called_core_ml_runtime(report_data):
-    built = report.build(report_data)
+def test_mil_reference_is_never_called_core_ml_runtime(built):
+    _, built = built
     doc = _parse(built["html"])
     assert "mil-reference" in doc.rows["coreml-fp32"]
     titles = [a.get("title", "") for t, a in doc.tags if t == "td" and a.get("title")]
@@ -101,8 +101,8 @@ def test_mil_reference_is_never_called_core_ml_runtime(report_data):
     assert "Core ML runtime (macOS)" in report.build(data)["html"]
 
 
-def test_html_is_self_contained_and_escaped(hostile_report_data):
-    built = report.build(hostile_report_data)
+def test_html_is_self_contained_and_escaped(built_hostile):
+    _, built = built_hostile
     text = built["html"]
     doc = _parse(text)
     tags = [t for t, _ in doc.tags]
@@ -145,8 +145,8 @@ def test_gallery_shows_true_original_and_variant_labels(hostile_report_data):
     assert max(per.values()) == 3
 
 
-def test_confusion_matrix_of_recommended_variant(report_data):
-    built = report.build(report_data)
+def test_confusion_matrix_of_recommended_variant(built):
+    report_data, built = built
     cm = np.array(built["json"]["confusion_matrices"]["android"]["matrix"])
     pred = report_data.variant_probs["tflite-int8"].argmax(1)
     assert cm.sum() == len(report_data.labels)
@@ -159,12 +159,15 @@ def test_bad_flipped_index_is_an_artifact_error(report_data):
         report.build(report_data)
 
 
-def test_written_report_json_is_valid(report_data, tmp_path):
-    out = report.write(report.build(report_data), tmp_path / "report")
+def test_written_report_json_is_valid(built, tmp_path):
+    _, built = built
+    out = report.write(built, tmp_path / "report")
     j = artifacts.read_manifest(out / "report.json", report.SCHEMA, {"variants": list, "recommendation": dict})
     assert json.loads((out / "report.json").read_text())["pareto_front"] == j["pareto_front"]
     for name in j["charts"]:
         assert (out / name).read_bytes().startswith(report.PNG_MAGIC)
     assert (out / "report.html").stat().st_size > 20_000
     # rewriting replaces the old report (it is derived data)
-    report.write(report.build(report_data), tmp_path / "report")
+    (out / "stale.png").write_bytes(b"old")
+    report.write(built, tmp_path / "report")
+    assert not (out / "stale.png").exists()
