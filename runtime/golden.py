@@ -232,16 +232,9 @@ def run(config: GoldenConfig) -> GoldenResult:
 
 def is_current(run: str | os.PathLike) -> bool:
     """True if ``<run>/golden/golden.json`` was built from the current check results."""
-    from edgekit.runtime.report import input_hashes
+    from edgekit.runtime.report import recorded_inputs_current
 
-    path = Path(run) / "golden" / "golden.json"
-    if not path.is_file():
-        return False
-    try:
-        old = artifacts.read_manifest(path, SCHEMA, {"inputs": dict})
-    except ArtifactError:
-        return False
-    return bool(old["inputs"]) and old["inputs"] == input_hashes(run)
+    return recorded_inputs_current(run, Path(run) / "golden" / "golden.json", SCHEMA)
 
 
 # ------------------------------------------------------------------ use

@@ -772,15 +772,20 @@ def run(config: ReportConfig) -> ReportResult:
                         summary="\n".join(built["lines"]))
 
 
-def is_current(run: str | os.PathLike) -> bool:
-    """True if ``<run>/report/report.json`` was built from exactly the current
-    check results, predictions and model manifest (same sha256s)."""
-    run = Path(run)
-    path = run / "report" / "report.json"
-    if not path.is_file() or not (run / "report" / "report.html").is_file():
+def recorded_inputs_current(run: str | os.PathLike, manifest: Path, schema: str) -> bool:
+    """True if ``manifest`` (a derived artifact recording ``inputs``: relative
+    path -> sha256) was built from exactly the run's current check results,
+    predictions and model manifest."""
+    if not manifest.is_file():
         return False
     try:
-        old = artifacts.read_manifest(path, SCHEMA, {"inputs": dict})
+        old = artifacts.read_manifest(manifest, schema, {"inputs": dict})
     except ArtifactError:
         return False
     return bool(old["inputs"]) and old["inputs"] == input_hashes(run)
+
+
+def is_current(run: str | os.PathLike) -> bool:
+    """True if ``<run>/report/`` is complete and built from the current inputs."""
+    run = Path(run)
+    return (run / "report" / "report.html").is_file() and recorded_inputs_current(run, run / "report" / "report.json", SCHEMA)
