@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     print(f"batch-1 latency, LiteRT p50 / Keras predict_on_batch p50 ({keras_p50:.3f} ms), same run:")
     for v in result.variants:
         if v.backend == "litert":
-            print(f"  {v.id:<22} {v.latency_ms['p50']:.3f} ms  ratio {v.latency_ms['p50'] / keras_p50:.3f}")
+            ratio = v.latency_ms["p50"] / keras_p50
+            print(f"  {v.id:<22} {v.latency_ms['p50']:8.3f} ms  ratio {ratio:.5f}  ({1 / ratio:,.0f}x faster than Keras)")
     print()
 
     by_id = {v.id: v for v in result.variants}

@@ -63,3 +63,16 @@ def test_failed_rerun_leaves_the_previous_check_intact(make_run, capsys):
     one_line_exit_2(["check", "--run", str(run_dir)], capsys, "model.tflite")
     assert (run_dir / "check" / "results.json").read_bytes() == before
     assert sorted(p.name for p in run_dir.iterdir()) == ["check", "model", "variants"]  # no temp dirs left
+
+
+def test_latency_counts_runs_and_stops_a_slow_backend_at_its_budget():
+    import time as _time
+
+    import numpy as np
+
+    calls = []
+    fast = check.measure_latency(lambda x: calls.append(1), np.zeros(1), runs=30, warmup=5)
+    assert fast["runs"] == 30 and len(calls) == 35 and fast["p50"] <= fast["p95"]
+    slow = check.measure_latency(lambda x: _time.sleep(0.002), np.zeros(1), runs=500, warmup=0, budget_s=0.05)
+    assert slow["runs"] == check.MIN_LATENCY_RUNS      # budget spent long before; the floor decides
+    assert slow["p50"] >= 2.0
