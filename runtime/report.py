@@ -32,6 +32,7 @@ import html
 import io
 import math
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def _load_npz_probs(path: Path) -> np.ndarray:
             probs = np.asarray(z["probabilities"], np.float64)
     except FileNotFoundError:
         raise ArtifactError(path, "predictions file not found; rerun `edgekit check`") from None
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ArtifactError(path, f"not a readable .npz predictions file ({e})") from None
     if probs.ndim != 2 or not np.all(np.isfinite(probs)):
         raise ArtifactError(path, f"probabilities must be a finite N x C array, got shape {probs.shape}")
