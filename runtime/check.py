@@ -26,6 +26,7 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -397,5 +398,5 @@ def load_predictions(check_dir: str | os.PathLike, name: str) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as z:
             return np.asarray(z["probabilities"])
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ArtifactError(path, f"cannot read predictions: {e}") from None
