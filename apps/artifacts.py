@@ -153,8 +153,14 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
+    def finite_float(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):  # 1e999 parses to inf: as foreign to JSON as Infinity
+            raise ValueError(f"number {literal[:40]} is out of range")
+        return value
+
     try:
-        return json.loads(text, parse_constant=no_constants)
+        return json.loads(text, parse_constant=no_constants, parse_float=finite_float)
     except (ValueError, RecursionError) as e:
         raise ArtifactError(path, f"{what} is not valid JSON ({e})") from None
 
@@ -214,8 +220,29 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
         raise OutputError(path, "exists and is not a directory") from None
     except OSError as e:
         raise OutputError(path, f"cannot create directory: {e.strerror or e}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
+    if not _writable(path):
         raise OutputError(path, "directory is not writable")
+    return path
+
+
+def _writable(path: Path) -> bool:
+    # effective ids: what the kernel checks when we write (differs from the real ids under setuid/seteuid)
+    if os.access in os.supports_effective_ids:
+        return os.access(path, os.W_OK | os.X_OK, effective_ids=True)
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def check_can_create(path: str | os.PathLike) -> Path:
+    """Refuse, without creating anything, a ``path`` that is not a directory
+    or whose nearest existing ancestor cannot be written."""
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise OutputError(probe, "exists and is not a directory")
+    if not _writable(probe):
+        raise OutputError(probe, "directory is not writable")
     return path
 
 
@@ -230,9 +257,22 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     no reader takes for an artifact and the next write sweeps away.
     """
     target = Path(target)
+    check_can_create(target.parent)
+    missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     parent = check_writable_dir(target.parent)
     if target.exists() and not overwrite:
         raise OutputError(target, "already exists (pass --overwrite to replace it)")
+    try:
+        yield from _build(target, parent)
+    except BaseException:
+        # a failed write leaves no trace: remove the (empty) parents made for it
+        for p in missing:
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+
+
+def _build(target: Path, parent: Path) -> Iterator[Path]:
     sweep_stale_tmp(parent, target.name)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=parent))
