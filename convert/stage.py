@@ -239,7 +239,7 @@ def run(config: ConvertConfig) -> ConvertResult:
     variants_dir = config.run_dir / "variants"
     # Refuse before loading anything: bad input costs the user nothing.
     _read_manifest(config.run_dir / "model")
-    artifacts.check_writable_dir(variants_dir)
+    artifacts.check_can_create(variants_dir)  # created by the first variant written, not before
     if not config.overwrite:
         existing = [r.id for r in selected if (variants_dir / r.id).exists()]
         if existing:
@@ -259,6 +259,8 @@ def run(config: ConvertConfig) -> ConvertResult:
                 artifacts.write_json(tmp / "variant.json", record)
             outcomes.append(VariantOutcome(r.id, r.format, "ok", None, target, record["file"]["size_bytes"],
                                            record["zipped_bytes"], record["conversion_seconds"]))
+        except OutputError:  # the output cannot be written (disk full, permissions): every variant would fail
+            raise
         except Exception as e:  # one variant's failure must not stop the others; the summary says why
             outcomes.append(VariantOutcome(r.id, r.format, "failed", _first_line(e), None, None, None,
                                            round(time.perf_counter() - t0, 3)))
