@@ -145,8 +145,9 @@ def stage_outputs(stage: str, run_dir: Path) -> dict[str, str]:
     return {f.relative_to(run_dir).as_posix(): s for f in files if (s := _sha(f))}
 
 
-def artifacts_valid(stage: str, run_dir: Path) -> bool:
-    """The stage's manifests still describe their files and name the current model."""
+def artifacts_valid(stage: str, run_dir: Path, variants: str = "all") -> bool:
+    """The stage's manifests still describe their files and name the current model.
+    ``variants`` ("all" or "id,id"): the variants convert was asked for."""
     model_manifest = run_dir / "model" / "manifest.json"
     try:
         if stage == "train":
@@ -160,15 +161,21 @@ def artifacts_valid(stage: str, run_dir: Path) -> bool:
             return True
         if stage == "convert":
             model_sha = _sha(model_manifest)
-            variants = sorted((run_dir / "variants").glob("*/variant.json"))
-            for vj in variants:
+            found = sorted((run_dir / "variants").glob("*/variant.json"))
+            wanted = [v.strip() for v in str(variants).split(",") if v.strip()] if variants != "all" else []
+            if wanted:  # only what was asked for; other, older variants may lie around
+                found = [run_dir / "variants" / v / "variant.json" for v in wanted]
+                if not all(vj.is_file() for vj in found):
+                    return False
+            variants_ok = bool(found)
+            for vj in found:
                 v = artifacts.read_manifest(vj, VARIANT_SCHEMA, {"file": dict, "source_model": dict})
                 if v["source_model"].get("sha256") != model_sha:
                     return False
                 path = artifacts.resolve_inside(vj.parent, v["file"]["path"])
                 if not path.exists() or artifacts.sha256_tree(path) != v["file"].get("sha256"):
                     return False
-            return bool(variants)
+            return variants_ok
         if stage == "check":
             r = artifacts.read_manifest(run_dir / "check" / "results.json", CHECK_SCHEMA, {"variants": dict})
             return (r.get("model_manifest") or {}).get("sha256") == _sha(model_manifest)
@@ -195,7 +202,7 @@ def reusable(stage: str, run_dir: Path, inputs: dict, state: dict) -> tuple[bool
     outputs = rec.get("outputs") or {}
     if not outputs or stage_outputs(stage, run_dir) != outputs:
         return False, "its artifacts changed or are missing"
-    if not artifacts_valid(stage, run_dir):
+    if not artifacts_valid(stage, run_dir, str((inputs.get("params") or {}).get("variants", "all"))):
         return False, "its artifacts no longer match their manifests"
     return True, "artifacts current"
 

@@ -225,7 +225,8 @@ def load(run: str | os.PathLike) -> ReportData:
 
     versions = c.results.get("versions") if isinstance(c.results.get("versions"), dict) else {}
     fingerprint = {str(k): str(v) for k, v in versions.items()}
-    fingerprint.setdefault("cpu", cpu_description())
+    if "cpu" not in fingerprint:  # the check did not record it: say whose CPU this is
+        fingerprint["cpu (machine that wrote this report)"] = cpu_description()
     return ReportData(
         run_name=c.run.resolve().name, class_names=c.class_names, results=c.results, variants=c.variants,
         labels=c.labels, images=c.images, original_probs=c.original_probs, variant_probs=c.variant_probs,
