@@ -1,0 +1,69 @@
+"""The bad-input catalogue (reliability_cases.CASES) through ``edgekit.cli.main``.
+
+Every case: exit code 2, one stderr line ``edgekit: error: <where>: <problem>``
+naming the file or flag, no traceback, and the case directory exactly as it
+was before (paths, sizes, sha256, mtimes). docs/RELIABILITY.md lists exactly
+these cases.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from rel_helpers import as_nobody, diff, snapshot
+from reliability_cases import CASES, Ctx, markdown_table
+
+from edgekit import cli
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md"
+
+
+def test_catalogue_is_large_and_covers_every_stage():
+    assert len(CASES) >= 40
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert {c.stage for c in CASES} == {"data", "train", "convert", "check", "report"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case, rel_base, case_root, monkeypatch, capsys):
+    ctx = Ctx(root=case_root, base=rel_base, monkeypatch=monkeypatch)
+    argv = case.setup(ctx)
+    before = snapshot(case_root)
+    capsys.readouterr()
+    if case.nobody:
+        with as_nobody():
+            code = cli.main(argv)
+    else:
+        code = cli.main(argv)
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2, f"exit {code}; stderr: {err[-2000:]}"
+    assert len(lines) == 1, f"expected one line, got: {err!r}"
+    assert "Traceback" not in err + out
+    line = lines[0]
+    assert line.startswith("edgekit: error: "), line
+    expected = case.expect if isinstance(case.expect, tuple) else (case.expect,)
+    assert any(e.lower() in line.lower() for e in expected), line
+    if case.where is not None:
+        # the location comes first: "<where>: <problem>"
+        where_part = line[len("edgekit: error: "):].split(": ", 1)[0]
+        assert case.where.lower() in where_part.lower() or case.where.lower() in line.lower(), line
+    after = snapshot(case_root)
+    assert before == after, "case directory changed:\n" + "\n".join(diff(before, after))
+    if case.post:
+        case.post(ctx)
+
+
+def _doc_ids() -> list[str]:
+    text = DOC.read_text(encoding="utf-8")
+    return re.findall(r"^\| `([a-z0-9-]+)` \|", text, flags=re.M)
+
+
+def test_docs_table_matches_the_cases():
+    """Every case id in the code is in docs/RELIABILITY.md and vice versa, in
+    the same order and with the same text (regenerate with
+    ``python tests/reliability/reliability_cases.py``)."""
+    assert _doc_ids() == [c.id for c in CASES]
+    assert markdown_table() in DOC.read_text(encoding="utf-8")
