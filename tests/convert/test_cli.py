@@ -170,3 +170,18 @@ def test_failure_in_the_middle_keeps_the_others(fresh_run, monkeypatch):
     assert sorted(p.name for p in (fresh_run / "variants").iterdir()) == ["tflite-fp32"]
     table = stage.summary_table(result, [recipes.load("tflite-fp16"), recipes.load("tflite-fp32")])
     assert "FAILED: RuntimeError: injected converter crash" in table
+
+
+def test_output_stays_readable(fresh_run, capfd):
+    """The converters' own chatter (TF's C++ log lines and warnings, coremltools'
+    per-pass bars) is held back at the file-descriptor level: stdout is the
+    table, stderr is empty on success."""
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-int8,coreml-pal4",
+                 "--calibration-size", "20"]) == 0
+    out, err = capfd.readouterr()
+    assert err == ""
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:2] == ["variant", "size"]
+    assert [ln.split()[0] for ln in lines[1:3]] == ["tflite-int8", "coreml-pal4"]
+    assert lines[-1].startswith("2 of 2 variants converted")
+    assert len(lines) == 4
