@@ -128,7 +128,8 @@ def _read_idx_dir(directory: Path, expect_sha: dict[str, str] | None, dataset: s
         got = read_idx(path, role.split("-")[1])
         if expect_sha is not None and got.content_sha256 != expect_sha[role]:
             raise DataError(path, f"corrupt or not the original {dataset} file: sha256 of its content is "
-                                  f"{got.content_sha256[:16]}..., expected {expect_sha[role][:16]}...")
+                                  f"{got.content_sha256[:16]}..., expected {expect_sha[role][:16]}... "
+                                  "(for other IDX data use --dataset idx)")
         arrays[role] = got.array
     for split in ("train", "test"):
         xi, yi = arrays[f"{split}-images"], arrays[f"{split}-labels"]

@@ -116,3 +116,19 @@ def test_mobile_has_at_most_a_quarter_of_cnn_parameters():
     for name in models.MODELS:
         m = models.build_model(name, (28, 28, 1), 10, 0)
         assert {type(layer).__name__ for layer in m.layers} <= allowed, name
+
+
+def test_interrupted_training_leaves_no_model_dir(tmp_path):
+    import tf_keras as keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                raise KeyboardInterrupt
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(TrainConfig(run=run_dir, model="linear", epochs=1, train_limit=1000, test_limit=100, val_size=100),
+            callbacks=[Interrupt()])
+    assert not (run_dir / "model").exists()
+    assert not list(run_dir.glob(".edgekit-*"))
