@@ -49,6 +49,11 @@ SUB_BYTE_BITS = {"int4": 4, "uint4": 4, "uint2": 2, "uint1": 1, "uint6": 6, "uin
 # each must be caught by the honesty checks, or those checks prove nothing.
 MUTATIONS = ("bit-order", "ignore-zero-point", "skip-transpose", "no-fp16-rounding")
 
+# Ops whose result is exactly representable in fp16 when every float input
+# is: rounding their fp16 outputs again would change nothing, so it is skipped.
+EXACT_ON_FP16 = frozenset({"relu", "relu6", "max_pool", "reduce_max", "transpose", "reshape", "squeeze",
+                           "expand_dims", "concat", "space_to_batch", "batch_to_space", "identity"})
+
 SUPPORTED_OPS = frozenset({
     "const", "constexpr_affine_dequantize", "constexpr_lut_to_dense", "constexpr_sparse_to_dense",
     "constexpr_blockwise_shift_scale", "constexpr_cast", "conv", "max_pool", "avg_pool", "matmul",
@@ -214,6 +219,9 @@ class Program:
         self._consts: dict[str, np.ndarray] = {}
         self._decode_constants()
         self._steps = [op for op in self._ops if op.name not in self._consts]
+        self._already_fp16 = self._fp16_exact_steps()
+        # what the ops compute with: fp16 constants widened once (exactly) to float32
+        self._env0 = {k: (v.astype(np.float32) if v.dtype == np.float16 else v) for k, v in self._consts.items()}
         self.class_labels = self._find_labels()
         self.input_spec = self._make_input_spec(spec)
 
@@ -336,6 +344,20 @@ class Program:
             return ops.sparse_to_dense(data, bits, shape)
         raise ModelFileError(self.package, f"op '{op.type}' (in block {self._block_where}) is not supported by the mil-reference interpreter")
 
+    def _fp16_exact_steps(self) -> set[str]:
+        """Names of steps whose fp16 output needs no rounding (EXACT_ON_FP16
+        applied to inputs that are all declared fp16, hence already rounded)."""
+        declared = {name: var.dtype for op in self._ops for name, var in op.outputs}
+        declared.update({k: v.dtype for k, v in self._func_inputs.items()})
+        exact = set()
+        for op in self._steps:
+            float_inputs = [declared.get(v) for items in op.args.values() for kind, v in items
+                            if kind == "var" and declared.get(v) in ("fp16", "fp32")]
+            if op.type in EXACT_ON_FP16 and op.outputs[0][1].dtype == "fp16" and float_inputs and all(
+                    d == "fp16" for d in float_inputs):
+                exact.add(op.name)
+        return exact
+
     def _find_labels(self) -> list | None:
         for op in self._ops:
             if op.type == "classify":
@@ -423,7 +445,7 @@ class Program:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        env: dict[str, Any] = {k: (v.astype(np.float32) if v.dtype == np.float16 else v) for k, v in self._consts.items()}
+        env: dict[str, Any] = dict(self._env0)
         env[self._input_name] = x
         result = None
         for op in self._steps:
@@ -452,7 +474,9 @@ class Program:
             if not ok:
                 raise ModelFileError(self.package, f"op '{op.type}' {op.name!r}: computed shape {list(out.shape)} for batch {n}, the program declares {list(declared)} for batch 1")
         if var.dtype == "fp16":
-            return out if self._mutation == "no-fp16-rounding" else ops.round_f16(out.astype(np.float32, copy=False))
+            if self._mutation == "no-fp16-rounding" or op.name in self._already_fp16:
+                return out
+            return ops.round_f16(out.astype(np.float32, copy=False))
         if var.dtype == "fp32":
             return out.astype(np.float32, copy=False)
         if var.dtype in ("int32", "int64", "int16", "int8", "uint8", "uint16", "bool"):

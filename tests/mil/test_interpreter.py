@@ -101,3 +101,14 @@ def test_matches_real_coreml_runtime(cnn_packages, mnist, variant):
     tol = FP32_ATOL if variant == "fp32" else 2e-2  # Core ML's fp16 kernels accumulate differently
     assert np.abs(got - real).max() <= tol
     assert (got.argmax(1) == real.argmax(1)).mean() >= 0.99
+
+
+def test_skipping_exact_fp16_roundings_changes_nothing(cnn_packages, mnist):
+    """relu/max_pool/transpose/reshape of fp16 values are fp16 values: the
+    interpreter skips re-rounding them, which must be bit-identical."""
+    prog = mil.load(cnn_packages["pal4-iOS16"])
+    assert {"relu", "max_pool", "transpose", "reshape"} & {op.type for op in prog._ops if op.name in prog._already_fp16}
+    images = mnist[2][:200]
+    fast = prog.predict(images)
+    prog._already_fp16 = set()
+    assert np.array_equal(fast, prog.predict(images))
