@@ -51,13 +51,21 @@ def main(argv=None) -> int:
     from edgekit.runtime import check, check_cli
 
     run_dir = args.run if args.run else build(args.out)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = check.run(check.CheckConfig(run_dir=run_dir))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(check_cli.format_table(result))
     print()
 
     keras_p50 = result.original["latency_ms"]["p50"]
+    # Wall time depends on what else runs on the machine; CPU seconds (all
+    # threads of this process) much less so. Where each variant's time went:
+    print(f"check wall time {wall:.1f} s, process CPU time {cpu:.1f} s (all threads); prediction time by backend:")
+    for name in sorted({v.backend for v in result.variants}):
+        vs = [v for v in result.variants if v.backend == name]
+        secs = sum(v.comparison.count / v.throughput_ips for v in vs)
+        print(f"  {name:<14} {len(vs):>2} variants  {secs:6.1f} s predicting the test set")
+    print()
     print(f"batch-1 latency, LiteRT p50 / Keras predict_on_batch p50 ({keras_p50:.3f} ms), same run:")
     for v in result.variants:
         if v.backend == "litert":
