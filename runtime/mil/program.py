@@ -449,9 +449,12 @@ class Program:
         env[self._input_name] = x
         result = None
         for op in self._steps:
-            values = {k: (env[v] if kind == "var" else v) for k, items in op.args.items()
-                      for kind, v in items[:1]}
-            lists = {k: [env[v] if kind == "var" else v for kind, v in items] for k, items in op.args.items()}
+            try:
+                values = {k: (env[v] if kind == "var" else v) for k, items in op.args.items()
+                          for kind, v in items[:1]}
+                lists = {k: [env[v] if kind == "var" else v for kind, v in items] for k, items in op.args.items()}
+            except KeyError as e:  # a damaged program names a variable nothing defines
+                raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} reads {e}, which no earlier op or constant defines") from None
             try:
                 out = self._execute(op, values, lists, n)
             except (ValueError, IndexError, NotImplementedError) as e:
