@@ -152,7 +152,8 @@ def projector(out_dir: Path, features: np.ndarray, images: np.ndarray, labels, p
 
 def write_all(out: Path, model, ds, test: dict, history: dict) -> dict:
     """Every plot and the projector export into ``out`` (a model dir being
-    written); returns the manifest's ``plots`` section (relative paths)."""
+    written); returns the manifest's ``plots`` section (name -> PNG path) and
+    its ``projector`` section (the export's files), paths relative to ``out``."""
     import tf_keras as keras
 
     plots = out / "plots"
@@ -187,5 +188,4 @@ def write_all(out: Path, model, ds, test: dict, history: dict) -> dict:
 
     f = feats.predict(to_float(ds.x_test[:k]), batch_size=500, verbose=0).reshape(k, -1)
     proj = projector(out / "tensorboard" / "projector", f, ds.x_test[:k], ds.y_test[:k], pred[:k], names)
-    rec["projector"] = {key: f"tensorboard/projector/{v}" for key, v in proj.items()}
-    return rec
+    return rec, {key: f"tensorboard/projector/{v}" for key, v in proj.items()}

@@ -228,7 +228,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
                                train_seconds=seconds, params=int(model.count_params()), writer=False)
         model.save(out / "model.keras")
         model.save(out / "saved_model", save_format="tf")
-        plots = _write_plots(out, model, ds, test, history)
+        plots, projector = _write_plots(out, model, ds, test, history)
         manifest = {
             "schema": SCHEMA,
             "config": {**_config_dict(config), "distribution": plan.describe()},
@@ -244,6 +244,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
                         "confusion_matrix": test["confusion_matrix"], "epochs_run": epochs_run,
                         "train_seconds": round(seconds, 3), "history": history},
             "plots": plots,
+            "projector": projector,
             "versions": artifacts.library_versions(),
         }
         artifacts.write_json(out / "manifest.json", manifest)
@@ -254,7 +255,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
 
 
 def _write_plots(out: Path, model, ds: Dataset, test: dict, history: dict) -> dict:
-    """Plots and the projector export; returns the manifest's "plots" section."""
+    """Plots and the projector export; returns the manifest's "plots" and "projector" sections."""
     from edgekit.train import plots
 
     return plots.write_all(out, model, ds, test, history)

@@ -44,7 +44,9 @@ def test_plots_are_real_pngs(tiny_run):
 
 
 def test_projector_export_is_consistent(tiny_run):
-    proj = tiny_run / "model" / "tensorboard" / "projector"
+    m = artifacts.read_manifest(tiny_run / "model" / "manifest.json", SCHEMA)
+    assert all((tiny_run / "model" / rel).is_file() for rel in m["projector"].values())
+    proj = (tiny_run / "model" / m["projector"]["config"]).parent
     config = (proj / "projector_config.pbtxt").read_text()
     paths = re.findall(r'(?:tensor_path|metadata_path|image_path): "([^"]+)"', config)
     assert len(paths) == 3
