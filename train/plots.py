@@ -1,6 +1,6 @@
 """Pictures of a trained model: a model, its dataset and test predictions in,
 PNGs under ``model/plots/`` and an embedding-projector export under
-``model/tensorboard/projector/`` out.
+``model/tensorboard/`` out.
 
 - ``grid.png``: 3x3 test images with true and predicted labels;
 - ``confusion_matrix.png``: test-set confusion matrix (rows: true class);
@@ -10,8 +10,9 @@ PNGs under ``model/plots/`` and an embedding-projector export under
 - ``curves.png``: loss and accuracy per epoch, training and validation;
 - projector: ``tensors.tsv`` (the ``features`` layer's activations for up to
   ``PROJECTOR_SAMPLES`` test images), ``metadata.tsv`` (true and predicted
-  class), ``sprite.png`` and ``projector_config.pbtxt``, which TensorBoard's
-  projector opens (``tensorboard --logdir <run>/model/tensorboard``).
+  class) and ``sprite.png`` in ``tensorboard/projector/``, and
+  ``tensorboard/projector_config.pbtxt``, which TensorBoard's projector
+  opens (``tensorboard --logdir <run>/model/tensorboard``, Projector tab).
 
 matplotlib runs on the Agg backend, set per figure, not globally.
 """
@@ -115,10 +116,14 @@ def curves(path: Path, history: dict) -> None:
     _save(fig, path)
 
 
-def projector(out_dir: Path, features: np.ndarray, images: np.ndarray, labels, predicted, class_names) -> dict:
-    """The embedding-projector files; returns their paths relative to out_dir."""
+def projector(logdir: Path, features: np.ndarray, images: np.ndarray, labels, predicted, class_names) -> dict:
+    """The embedding-projector export: data files in ``logdir/projector/``,
+    ``projector_config.pbtxt`` in ``logdir`` itself, where TensorBoard's
+    projector always looks (it also scans run directories, but a directory
+    is a run only if it holds event files). Returns paths relative to logdir."""
     from PIL import Image
 
+    out_dir = logdir / "projector"
     out_dir.mkdir(parents=True, exist_ok=True)
     n, h, w = images.shape
     with open(out_dir / "tensors.tsv", "w") as f:
@@ -135,19 +140,19 @@ def projector(out_dir: Path, features: np.ndarray, images: np.ndarray, labels, p
         r, c = divmod(i, side)
         sprite[r * h:(r + 1) * h, c * w:(c + 1) * w] = images[i]
     Image.fromarray(sprite, mode="L").save(out_dir / "sprite.png")
-    (out_dir / "projector_config.pbtxt").write_text(
+    (logdir / "projector_config.pbtxt").write_text(
         "embeddings {\n"
         f'  tensor_name: "{FEATURES_LAYER}"\n'
-        '  tensor_path: "tensors.tsv"\n'
-        '  metadata_path: "metadata.tsv"\n'
+        '  tensor_path: "projector/tensors.tsv"\n'
+        '  metadata_path: "projector/metadata.tsv"\n'
         "  sprite {\n"
-        '    image_path: "sprite.png"\n'
+        '    image_path: "projector/sprite.png"\n'
         f"    single_image_dim: {w}\n"
         f"    single_image_dim: {h}\n"
         "  }\n"
         "}\n")
-    return {"config": "projector_config.pbtxt", "tensors": "tensors.tsv", "metadata": "metadata.tsv",
-            "sprite": "sprite.png"}
+    return {"config": "projector_config.pbtxt", "tensors": "projector/tensors.tsv",
+            "metadata": "projector/metadata.tsv", "sprite": "projector/sprite.png"}
 
 
 def write_all(out: Path, model, ds, test: dict, history: dict) -> dict:
@@ -187,5 +192,5 @@ def write_all(out: Path, model, ds, test: dict, history: dict) -> dict:
     from edgekit.train.data import to_float
 
     f = feats.predict(to_float(ds.x_test[:k]), batch_size=500, verbose=0).reshape(k, -1)
-    proj = projector(out / "tensorboard" / "projector", f, ds.x_test[:k], ds.y_test[:k], pred[:k], names)
-    return rec, {key: f"tensorboard/projector/{v}" for key, v in proj.items()}
+    proj = projector(out / "tensorboard", f, ds.x_test[:k], ds.y_test[:k], pred[:k], names)
+    return rec, {key: f"tensorboard/{v}" for key, v in proj.items()}

@@ -46,12 +46,16 @@ def test_plots_are_real_pngs(tiny_run):
 def test_projector_export_is_consistent(tiny_run):
     m = artifacts.read_manifest(tiny_run / "model" / "manifest.json", SCHEMA)
     assert all((tiny_run / "model" / rel).is_file() for rel in m["projector"].values())
-    proj = (tiny_run / "model" / m["projector"]["config"]).parent
-    config = (proj / "projector_config.pbtxt").read_text()
+    # TensorBoard's projector reads projector_config.pbtxt from the logdir root
+    # and resolves the paths in it against the config's directory
+    logdir = tiny_run / "model" / "tensorboard"
+    assert tiny_run / "model" / m["projector"]["config"] == logdir / "projector_config.pbtxt"
+    config = (logdir / "projector_config.pbtxt").read_text()
     paths = re.findall(r'(?:tensor_path|metadata_path|image_path): "([^"]+)"', config)
     assert len(paths) == 3
     for p in paths:
-        assert (proj / p).is_file(), p
+        assert (logdir / p).is_file(), p
+    proj = logdir / "projector"
     rows = (proj / "tensors.tsv").read_text().splitlines()
     meta = (proj / "metadata.tsv").read_text().splitlines()
     assert len(rows) == 1000 and len(meta) == 1001 and meta[0] == "label\tpredicted"
