@@ -95,7 +95,7 @@ class TrainConfig:
         set_("model", _enum(Model, self.model, "--model"))
         set_("dataset", _enum(DatasetName, self.dataset, "--dataset"))
         set_("strategy", _enum(Strategy, self.strategy, "--strategy"))
-        if self.run is None or str(self.run) == "":
+        if self.run is None or str(self.run) in ("", "."):
             raise ConfigError("--run", "a run directory is required")
         set_("run", Path(self.run))
         if self.data_dir is not None:

@@ -335,8 +335,12 @@ def load_from_manifest(manifest: dict, model_dir: str | os.PathLike) -> Dataset:
         seed, val_size = int(split["seed"]), int(split["val_size"])
         train_limit, test_limit = split.get("train_limit"), split.get("test_limit")
         shape = info["image_shape"]
-    except (TypeError, KeyError, ValueError) as e:
+        image_size = (int(shape[0]), int(shape[1]))
+    except (TypeError, KeyError, ValueError, IndexError) as e:
         raise ArtifactError(where, f"manifest's dataset section is incomplete ({e})") from None
+    if not isinstance(files, dict) or any(not isinstance(n, str) or Path(n).name != n or n.startswith(".")
+                                          for n in files):
+        raise ArtifactError(where, "manifest's dataset.files must map plain file names to sha256")
     if name == "mnist" and not source.exists():
         source = bundled_mnist_dir()
     if info.get("kind") == "idx":
@@ -349,7 +353,7 @@ def load_from_manifest(manifest: dict, model_dir: str | os.PathLike) -> Dataset:
             raise DataError(source / changed[0], "changed since the model was trained (sha256 differs from the manifest)")
     ds = load_dataset(name, None if name == "mnist" and source == bundled_mnist_dir() else source,
                       val_size=val_size, seed=seed, train_limit=train_limit, test_limit=test_limit,
-                      image_size=(int(shape[0]), int(shape[1])))
+                      image_size=image_size)
     if ds.info["files"] != files:
         raise DataError(source, "dataset changed since the model was trained (file hashes differ from the manifest)")
     return ds

@@ -154,3 +154,31 @@ def test_val_size_too_large_names_the_flag(tmp_path):
     d = make_idx_dir(tmp_path / "idx", n_train=60)
     with pytest.raises(ConfigError, match="--val-size"):
         data.load_dataset("idx", d, val_size=60)
+
+
+def test_manifest_from_another_machine_finds_bundled_mnist():
+    ds = data.load_dataset("mnist", train_limit=100, test_limit=50)
+    info = dict(ds.info, source="/nonexistent/site-packages/edgekit/data/mnist")
+    again = data.load_from_manifest({"dataset": info}, "/tmp")
+    assert (again.x_test == ds.x_test).all() and (again.y_train == ds.y_train).all()
+
+
+@pytest.mark.parametrize("broken", [
+    {},
+    {"dataset": {"name": "mnist"}},
+    {"dataset": "mnist"},
+])
+def test_incomplete_manifest_dataset_section(tmp_path, broken):
+    from edgekit.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="dataset section is incomplete"):
+        data.load_from_manifest(broken, tmp_path)
+
+
+def test_manifest_file_names_cannot_leave_the_source(tmp_path):
+    from edgekit.errors import ArtifactError
+
+    ds = data.load_dataset("mnist", train_limit=100, test_limit=50)
+    info = dict(ds.info, files={"../../etc/passwd": "0" * 64})
+    with pytest.raises(ArtifactError, match="plain file names"):
+        data.load_from_manifest({"dataset": info}, tmp_path)
