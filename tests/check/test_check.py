@@ -166,3 +166,20 @@ def test_coreml_backend_on_linux_is_a_config_error(make_run, capsys):
 
 def test_missing_run_dir(tmp_path, capsys):
     one_line_exit_2(["check", "--run", str(tmp_path / "nope")], capsys, "not found")
+
+
+def test_check_cli_module_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, edgekit.runtime.check_cli, edgekit.runtime.check, edgekit.runtime.backends; "
+            "sys.exit('tensorflow' in sys.modules or 'ai_edge_litert' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_check_help_teaches_with_an_example(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--min-agreement" in out and "Example:" in out and "mil-reference" in out

@@ -123,3 +123,19 @@ def test_override_replaces_only_given_values():
     base = m.DEFAULT_THRESHOLDS[m.Kind.QUANTIZED]
     t = base.override(m.Thresholds(min_agreement=0.9))
     assert t.min_agreement == 0.9 and t.min_psnr_db == base.min_psnr_db
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 60), st.integers(2, 6), st.integers(0, 2**32 - 1))
+def test_compare_invariants_on_random_outputs(n, c, seed):
+    """Agreement, flips, discordant pairs and accuracy change must tell one story."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, c, n)
+    orig = rng.dirichlet(np.ones(c), n).astype(np.float32)
+    var = rng.dirichlet(np.ones(c), n).astype(np.float32)
+    r = m.compare(labels, orig, var)
+    assert r.agreement == pytest.approx(1 - len(r.flipped) / n)
+    assert r.accuracy_change == pytest.approx(100 * (r.discordant_c - r.discordant_b) / n)
+    assert r.discordant_b + r.discordant_c <= len(r.flipped)
+    assert 0 <= r.mcnemar_p <= 1 and r.max_abs_diff >= r.mean_abs_diff >= 0
+    assert r.psnr_db == pytest.approx(-10 * np.log10(np.mean((orig.astype(float) - var) ** 2)))
