@@ -487,7 +487,8 @@ def chart_latency(rows: list[dict], original_ms: float | None) -> bytes:
         ax.legend(fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("batch-1 latency, ms (bar p50, whisker p95) on this machine's CPU")
-    ax.set_title("Latency (mil-reference is a numpy interpreter: not a device speed)")
+    ax.set_title("Latency" + (" (mil-reference is a numpy interpreter: not a device speed)"
+                              if any(r["backend"] == "mil-reference" for r in rs) else ""))
     ax.grid(True, axis="x", alpha=0.3)
     return _png(fig)
 

@@ -1,5 +1,7 @@
 // The golden kit (docs/GOLDEN.md, schema edgekit.golden/1) as Swift types.
-// Decoded with .convertFromSnakeCase: `testIndex` reads "test_index".
+// Decoded with .convertFromSnakeCase: `testIndex` reads "test_index". The
+// strategy also rewrites dictionary keys with underscores, which is why
+// edgekit's variant ids use hyphens (coreml-pal4), never underscores.
 // tests/apps/test_ios_contract.py checks every property here against a real kit.
 import Foundation
 
