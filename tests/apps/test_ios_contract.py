@@ -158,3 +158,13 @@ def test_swift_golden_types_read_a_real_kit(pipeline_run):
     assert kit["model"]["input"]["name"] == c["inputName"]
     assert all(len(s["pixels"]) == c["inputWidth"] * c["inputHeight"] for s in kit["samples"])
     assert kit["recommended"]["ios"] in (None, *[v for v in kit["variants"] if v.startswith("coreml")])
+
+
+def test_shipped_variant_ids_survive_swift_snake_case_decoding():
+    """convertFromSnakeCase rewrites dictionary keys with underscores, so a
+    variant id like `coreml_pal4` would not be found by the XCTest."""
+    recipes = sorted((IOS.parents[1] / "convert" / "recipes").glob("*.json"))
+    assert recipes
+    for r in recipes:
+        vid = json.loads(r.read_text())["id"]
+        assert "_" not in vid, f"{r.name}: variant id {vid!r} has an underscore"
