@@ -98,20 +98,27 @@ def tflite_bytes(tiny_run):
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    return {"tflite-fp32": fp32, "tflite-int8": conv.convert()}
+    good_int8 = conv.convert()
+    # Miscalibrated on purpose: calibration images scaled to 2% of their range,
+    # so every activation range is ~50x too narrow and real inputs saturate.
+    dim = calib * np.float32(0.02)
+    conv.representative_dataset = lambda: ([dim[i:i + 1]] for i in range(len(dim)))
+    return {"tflite-fp32": fp32, "tflite-int8": good_int8, "miscalibrated-int8": conv.convert()}
 
 
 @pytest.fixture
 def make_run(tiny_run, tflite_bytes, tmp_path):
     """``make(variants=("tflite-fp32", "tflite-int8")) -> run dir``: a private copy of
-    tiny_run's model/ (tiny_run itself is shared and never written) plus variants."""
+    tiny_run's model/ (tiny_run itself is shared and never written) plus variants;
+    an item ``(recipe_id, key)`` writes ``tflite_bytes[key]`` under that recipe's id."""
     import shutil
 
     def make(variants=("tflite-fp32", "tflite-int8")):
         run_dir = tmp_path / "run"
         shutil.copytree(tiny_run / "model", run_dir / "model")
         for vid in variants:
-            write_tflite_variant(run_dir, vid, tflite_bytes[vid])
+            vid, content = (vid, tflite_bytes[vid]) if isinstance(vid, str) else (vid[0], tflite_bytes[vid[1]])
+            write_tflite_variant(run_dir, vid, content)
         return run_dir
 
     return make

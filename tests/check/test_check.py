@@ -183,3 +183,23 @@ def test_check_help_teaches_with_an_example(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--min-agreement" in out and "Example:" in out and "mil-reference" in out
+
+
+def test_gate_catches_a_miscalibrated_int8_model(make_run, capsys):
+    """A real int8 model whose activation ranges are 50x too narrow loads and runs
+    fine; only the numbers show it is broken, and the default gate must fail it."""
+    run_dir = make_run((("tflite-int8", "miscalibrated-int8"),))
+    assert main(["check", "--run", str(run_dir), *FAST]) == 1
+    v = json.loads((run_dir / "check" / "results.json").read_text())["variants"]["tflite-int8"]
+    assert not v["passed"] and v["kind"] == "quantized"
+    assert v["psnr_db"] < 30 and any("PSNR" in r for r in v["reasons"])
+    assert any("agreement" in r for r in v["reasons"])
+
+
+def test_gate_catches_a_quantized_file_shipped_as_fp32(make_run, capsys):
+    """int8 bytes under the tflite-fp32 recipe: the float32 bars (exact top-1,
+    1e-4 atol) must fail it although the same bytes pass as tflite-int8."""
+    run_dir = make_run((("tflite-fp32", "tflite-int8"),))
+    assert main(["check", "--run", str(run_dir), *FAST]) == 1
+    v = json.loads((run_dir / "check" / "results.json").read_text())["variants"]["tflite-fp32"]
+    assert v["kind"] == "float32" and any("max abs probability difference" in r for r in v["reasons"])
