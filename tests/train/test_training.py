@@ -138,3 +138,18 @@ def test_interrupted_training_leaves_no_model_dir(tmp_path):
             callbacks=[Interrupt()])
     assert not (run_dir / "model").exists()
     assert not list(run_dir.glob(".edgekit-*"))
+
+
+def test_image_folder_end_to_end(tmp_path, capsys):
+    from train_helpers import make_image_folder
+
+    root = make_image_folder(tmp_path / "img", classes=("b", "a", "c"), per_class=8, split=True)
+    run_dir = tmp_path / "run"
+    assert main(["train", "--run", str(run_dir), "--dataset", "folder", "--data-dir", str(root), "--image-size", "16",
+                 "--epochs", "1", "--val-size", "3", "--model", "mobile"]) == 0, capsys.readouterr().err
+    m = artifacts.read_manifest(run_dir / "model" / "manifest.json", SCHEMA)
+    assert m["dataset"]["class_names"] == ["a", "b", "c"] and m["dataset"]["kind"] == "image-folder"
+    assert m["io"]["inputs"][0]["shape"] == [None, 16, 16, 1] and m["io"]["outputs"][0]["shape"] == [None, 3]
+    assert np.array(m["metrics"]["confusion_matrix"]).sum() == 24
+    model = models.load_model(run_dir / "model", m)
+    assert model.output_shape == (None, 3)
