@@ -201,7 +201,7 @@ def resolve_inside(base: str | os.PathLike, relative: str, what: str = "file") -
     """Join a manifest's relative path to its directory, refusing absolute
     paths, '..' and symlinks that lead outside the run directory."""
     base = Path(base).resolve()
-    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
+    if not isinstance(relative, str) or not relative or "\0" in relative or Path(relative).is_absolute():
         raise ArtifactError(base, f"{what} path {relative!r} must be relative to {base}")
     target = (base / relative).resolve()
     if target != base and base not in target.parents:
