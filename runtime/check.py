@@ -153,6 +153,7 @@ class Variant:
     manifest: dict
     format: str
     path: Path
+    kind: metrics.Kind
 
 
 def discover_variants(run_dir: Path, model_manifest_path: Path) -> list[Variant]:
@@ -188,7 +189,11 @@ def discover_variants(run_dir: Path, model_manifest_path: Path) -> list[Variant]
         if "sha256" in rec and artifacts.sha256_tree(path) != rec["sha256"]:
             raise ArtifactError(path, "sha256 differs from variant.json: the model file was changed or "
                                       "replaced after conversion")
-        found.append(Variant(man["id"], d, man, man["format"], path))
+        try:
+            kind = variant_kind(man)
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ArtifactError(mpath, f"recipe section is malformed ({e})") from None
+        found.append(Variant(man["id"], d, man, man["format"], path, kind))
     return found
 
 
@@ -307,15 +312,15 @@ def run(config: CheckConfig) -> CheckResult:
         probs, secs = _timed(lambda: backend.predict(x))
         latency = measure_latency(backend.predict, x[:1], config.latency_runs, config.warmup_runs)
         report = metrics.compare(y, original, probs)
-        kind = variant_kind(v.manifest)
-        thresholds = metrics.DEFAULT_THRESHOLDS[kind].override(overrides)
+        thresholds = metrics.DEFAULT_THRESHOLDS[v.kind].override(overrides)
         rec = v.manifest["file"]
         zipped = v.manifest.get("zipped_bytes")
         checks.append(VariantCheck(
-            id=v.id, format=v.format, backend=backend.name, kind=kind, comparison=report,
+            id=v.id, format=v.format, backend=backend.name, kind=v.kind, comparison=report,
             thresholds=thresholds, reasons=metrics.gate(report, thresholds),
-            size_bytes=int(rec.get("size_bytes") or artifacts.tree_size(v.path)),
-            zipped_bytes=int(zipped) if isinstance(zipped, int) and zipped > 0 else artifacts.zipped_size(v.path),
+            size_bytes=artifacts.tree_size(v.path),   # on disk; its sha256 was checked above
+            zipped_bytes=zipped if isinstance(zipped, int) and not isinstance(zipped, bool) and zipped > 0
+            else artifacts.zipped_size(v.path),
             latency_ms=latency, throughput_ips=len(x) / secs,
             file=f"variants/{v.id}/{rec['path']}",
         ))

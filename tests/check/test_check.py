@@ -203,3 +203,12 @@ def test_gate_catches_a_quantized_file_shipped_as_fp32(make_run, capsys):
     assert main(["check", "--run", str(run_dir), *FAST]) == 1
     v = json.loads((run_dir / "check" / "results.json").read_text())["variants"]["tflite-fp32"]
     assert v["kind"] == "float32" and any("max abs probability difference" in r for r in v["reasons"])
+
+
+def test_malformed_recipe_in_variant_manifest(make_run, capsys):
+    run_dir = make_run(("tflite-fp32",))
+    path = run_dir / "variants/tflite-fp32/variant.json"
+    man = json.loads(path.read_text())
+    man["format"], man["recipe"] = "coreml", {"coreml": {"compression": {"method": "palettize", "nbits": "six"}}}
+    path.write_text(json.dumps(man))
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "variant.json", "recipe")
