@@ -120,3 +120,32 @@ def test_missing_fp16_rounding_is_caught(cnn_packages, mnist):
 def test_unknown_mutation_is_refused(cnn_packages):
     with pytest.raises(ValueError, match="unknown mutation"):
         mil.Program(cnn_packages["fp32"], _mutation="typo")
+
+
+def test_pruned_program_matches_keras_pruned_the_same_way(trained_cnn, cnn_packages, mnist, keras_probs):
+    """An independent check of the sparse path on a trained network: zero the
+    same smallest-magnitude 60% of each large Keras kernel (conftest.compress:
+    target_sparsity 0.6, tensors over 512 values) and compare predictions."""
+    import tf_keras as keras
+
+    model = keras.models.clone_model(trained_cnn)
+    model.set_weights(trained_cnn.get_weights())
+    pruned_tensors = 0
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights and weights[0].size > 512:
+            k = weights[0]
+            flat = np.abs(k.astype(np.float16).astype(np.float32)).reshape(-1)  # the program prunes fp16 weights
+            drop = np.argsort(flat, kind="stable")[: int(round(0.6 * flat.size))]
+            k = k.reshape(-1).copy()
+            k[drop] = 0
+            layer.set_weights([k.reshape(weights[0].shape)] + weights[1:])
+            pruned_tensors += 1
+    assert pruned_tensors == 3  # conv2, dense, and the 1280-value output layer
+    images = mnist[2]
+    ref = keras_probs(model, images)
+    got = mil.load(cnn_packages["pruned-iOS16"]).predict(images)
+    unpruned = keras_probs(trained_cnn, images)
+    assert (ref.argmax(1) != unpruned.argmax(1)).any() or np.abs(ref - unpruned).max() > 0.01  # pruning mattered
+    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.99
+    assert np.abs(got - ref).max() < 5e-2  # fp16 program vs float32 Keras, as in the fp16 test
