@@ -8,7 +8,7 @@ struct ContentView: View {
     private let classifier: DigitClassifier?
     private let loadError: String?
     private let canvasSide: CGFloat = 280
-    // 28 px strokes on a 280 pt canvas become ~2.8 px at 28x28: MNIST's pen width.
+    // On screen only; the model input gets MNIST's pen width (DigitImage.penWidth).
     private let lineWidth: CGFloat = 22
 
     init() {
@@ -60,8 +60,7 @@ struct ContentView: View {
 
     private func classify() {
         guard let classifier else { return }
-        guard let image = DigitImage.render(strokes: strokes, canvasSize: CGSize(width: canvasSide, height: canvasSide),
-                                            lineWidth: lineWidth) else { return }
+        guard let image = DigitImage.render(strokes: strokes) else { return }
         do {
             predictions = try classifier.classify(image, top: 3)
             message = nil
