@@ -235,7 +235,6 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
         raise ConfigError("--golden-count", f"must be an integer in [1, 10000], got {args.golden_count!r}")
     # Build every stage's namespace before any work, so a bad flag fails fast.
     namespaces = {s: stage_namespace(s, args, run_dir) for s in STAGE_CLIS}
-    artifacts.check_writable_dir(run_dir)
     state = {} if args.force else _load_state(run_dir)
     new_state: dict = {}
     ran, reused, failures = [], [], []

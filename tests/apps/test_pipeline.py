@@ -117,7 +117,7 @@ def test_bad_input_is_exit_2_and_writes_nothing(tmp_path, capsys):
     rc = cli.main(["run", "--run", str(tmp_path / "r"), "--epochs", "0"])
     assert rc == 2
     assert "--epochs" in capsys.readouterr().err
-    assert not (tmp_path / "r" / "model").exists()
+    assert not (tmp_path / "r").exists()
     assert cli.main(["run", "--run", str(tmp_path / "r"), "--golden-count", "0"]) == 2
     assert cli.main(["run", "--run", str(tmp_path / "r"), "--no-such-flag"]) == 2
 
