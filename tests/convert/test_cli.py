@@ -185,3 +185,22 @@ def test_output_stays_readable(fresh_run, capfd):
     assert [ln.split()[0] for ln in lines[1:3]] == ["tflite-int8", "coreml-pal4"]
     assert lines[-1].startswith("2 of 2 variants converted")
     assert len(lines) == 4
+
+
+def test_interrupt_leaves_nothing_half_written(fresh_run, monkeypatch, capsys):
+    """Ctrl-C in the middle of a conversion: exit 130, the finished variant is
+    intact, the interrupted one has no directory and no temporary left."""
+    from edgekit.convert import tflite
+
+    real = tflite.convert
+
+    def interrupted(model, recipe, calibration):
+        if recipe.id == "tflite-fp16":
+            raise KeyboardInterrupt
+        return real(model, recipe, calibration)
+
+    monkeypatch.setattr(tflite, "convert", interrupted)
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32,tflite-fp16"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in (fresh_run / "variants").iterdir()) == ["tflite-fp32"]
+    artifacts.read_manifest(fresh_run / "variants" / "tflite-fp32" / "variant.json", "edgekit.variant/1")
