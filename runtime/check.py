@@ -112,6 +112,7 @@ class VariantCheck:
     latency_ms: dict[str, float]
     throughput_ips: float
     file: str
+    variant_manifest_sha256: str = ""
 
     @property
     def passed(self) -> bool:
@@ -123,6 +124,7 @@ class VariantCheck:
                  thresholds=self.thresholds.to_json(), reasons=list(self.reasons), passed=self.passed,
                  size_bytes=self.size_bytes, zipped_bytes=self.zipped_bytes, latency_ms=self.latency_ms,
                  throughput_ips=self.throughput_ips, throughput_batch=THROUGHPUT_BATCH, file=self.file,
+                 variant_manifest_sha256=self.variant_manifest_sha256,
                  predictions=f"predictions/{self.id}.npz")
         return d
 
@@ -323,6 +325,7 @@ def run(config: CheckConfig) -> CheckResult:
             else artifacts.zipped_size(v.path),
             latency_ms=latency, throughput_ips=len(x) / secs,
             file=f"variants/{v.id}/{rec['path']}",
+            variant_manifest_sha256=artifacts.sha256_file(v.dir / "variant.json"),
         ))
         predictions[v.id] = probs
 

@@ -41,6 +41,8 @@ def test_check_writes_results_junit_and_predictions(make_run, capsys):
     agree = np.mean(var.argmax(1) == orig["probabilities"].argmax(1))
     assert agree == pytest.approx(int8["agreement"])
     assert np.flatnonzero(var.argmax(1) != orig["probabilities"].argmax(1)).tolist() == int8["flipped"]
+    from edgekit import artifacts
+    assert int8["variant_manifest_sha256"] == artifacts.sha256_file(run_dir / "variants/tflite-int8/variant.json")
     assert res["original"]["accuracy"] == pytest.approx(np.mean(orig["probabilities"].argmax(1) == orig["labels"]))
     suite = ET.parse(run_dir / "check" / "junit.xml").getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "0"
