@@ -249,7 +249,9 @@ def run(config: ConvertConfig) -> ConvertResult:
     with quiet():  # TensorFlow's import-time log lines; errors still raise
         src = _load_source(config, selected)
     outcomes = []
-    for r in bar(selected, desc="convert", unit="variant"):
+    progress = bar(selected, desc="convert", unit="variant")
+    for r in progress:
+        progress.set_postfix_str(r.id)  # the variant being made, beside the bar
         t0 = time.perf_counter()
         target = variants_dir / r.id
         try:

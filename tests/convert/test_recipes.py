@@ -126,3 +126,50 @@ def test_unknown_id_lists_known():
     with pytest.raises(ConfigError) as e:
         ConvertConfig(run_dir=".", variants=("tflite-int9",))
     assert "tflite-int8" in e.value.problem and "coreml-pal4" in e.value.problem
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    return st.recursive(st.none() | st.booleans() | st.integers(-5, 5000) | st.floats(-2, 2, allow_nan=False)
+                        | st.sampled_from(["", "int8", "float16", "DEFAULT", "kmeans", "iOS15", "qat", "x"]),
+                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                        max_leaves=6)
+
+
+def _paths(data, prefix=()):
+    yield prefix
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _paths(v, prefix + (k,))
+
+
+def test_any_mutation_is_valid_or_one_config_error(tmp_path_factory):
+    """Fuzz: set any field of any shipped recipe to any JSON value; the
+    validator accepts it or raises ConfigError naming the file, never crashes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    shipped = {r.id: r.data for r in recipes.load_all()}
+    cases = [(rid, p) for rid, d in shipped.items() for p in _paths(d) if p]
+    folder = tmp_path_factory.mktemp("fuzz")
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.sampled_from(cases), _json_values())
+    def check(case, value):
+        rid, path = case
+        data = copy.deepcopy(shipped[rid])
+        node = data
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+        f = folder / f"{rid}.json"
+        f.write_text(json.dumps(data))
+        try:
+            r = recipes.parse(f)
+        except ConfigError as e:
+            assert e.where == str(f) and e.problem.startswith("recipe field ")
+        else:
+            assert r.id == rid
+
+    check()
