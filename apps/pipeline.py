@@ -178,7 +178,12 @@ def artifacts_valid(stage: str, run_dir: Path, variants: str = "all") -> bool:
             return variants_ok
         if stage == "check":
             r = artifacts.read_manifest(run_dir / "check" / "results.json", CHECK_SCHEMA, {"variants": dict})
-            return (r.get("model_manifest") or {}).get("sha256") == _sha(model_manifest)
+            if (r.get("model_manifest") or {}).get("sha256") != _sha(model_manifest):
+                return False
+            # each result names the variant.json it measured (when the check recorded it)
+            return all(not e.get("variant_manifest_sha256")
+                       or e["variant_manifest_sha256"] == _sha(run_dir / "variants" / vid / "variant.json")
+                       for vid, e in r["variants"].items())
         if stage == "report":
             from edgekit.runtime import report
 

@@ -675,7 +675,7 @@ def render_html(data: ReportData, rows, rec, lines, front, charts, cms, gallery,
 
 def _md(s: Any) -> str:
     """Markdown-safe: HTML-escaped (Markdown passes raw HTML through) and no table-breaking pipes."""
-    return html.escape(str(s), quote=False).replace("|", "\\|").replace("\n", " ")
+    return html.escape(str(s), quote=True).replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(data: ReportData, rows, lines, front, chart_files, cms) -> str:

@@ -121,7 +121,7 @@ def test_html_is_self_contained_and_escaped(built_hostile):
     assert "../../etc/passwd" in joined and "say \"hi\" it's" in joined
     # markdown: no raw HTML passes through, no table-breaking pipes
     md = built["markdown"]
-    assert "<script>" not in md
+    assert "<script>" not in md and 'say "hi"' not in md and "<i>" not in md
     for line in md.splitlines():
         if line.startswith("| "):
             assert line.count(" | ") == len(report.TABLE_COLUMNS) - 1 + line.count("\\| ")
