@@ -30,10 +30,14 @@ def quiet() -> Iterator[Held]:
     logger = logging.getLogger("coremltools")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    sys.stderr.flush()
-    saved = os.dup(2)
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
     buf = tempfile.TemporaryFile()
-    os.dup2(buf.fileno(), 2)
+    try:
+        saved = os.dup(2)
+        os.dup2(buf.fileno(), 2)
+    except OSError:  # no fd 2 (closed by the caller): nothing to hold back at that level
+        saved = None
     py = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(py):
@@ -42,8 +46,9 @@ def quiet() -> Iterator[Held]:
     finally:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
         buf.seek(0)
         held.text = buf.read().decode("utf-8", "replace") + py.getvalue()
         buf.close()
