@@ -173,3 +173,17 @@ def test_any_mutation_is_valid_or_one_config_error(tmp_path_factory):
             assert r.id == rid
 
     check()
+
+
+def test_cli_module_and_validation_import_without_tensorflow():
+    """`edgekit --help` stays instant: the convert CLI, its config and the
+    recipe validator must not pull in TensorFlow or coremltools."""
+    import subprocess
+    import sys
+
+    code = ("import sys, edgekit.convert.cli, edgekit.convert.config, edgekit.convert.recipe; "
+            "from edgekit.convert.config import ConvertConfig; ConvertConfig(run_dir='.'); "
+            "heavy = [m for m in ('tensorflow', 'coremltools', 'tf_keras') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
