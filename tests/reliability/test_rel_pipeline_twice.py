@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# two full (tiny) pipeline runs take ~3-4 minutes on the loaded 2-core machine
+pytestmark = pytest.mark.slow
+
 GUARD = r'''
 import socket, sys, os, runpy
 LOG = os.environ["REL_NET_LOG"]
