@@ -26,7 +26,7 @@ import numpy as np
 
 from edgekit.errors import ArtifactError, ModelFileError, ShapeError
 from edgekit.runtime.mil import ops
-from edgekit.runtime.mil.blob import WeightFile
+from edgekit.runtime.mil.blob import WeightFile, unpack_bits
 
 # A model.mlmodel (protobuf with weights outside) larger than this is not one
 # of ours; refuse before reading it into memory.
@@ -155,7 +155,6 @@ class _Parser:
                 bits = SUB_BYTE_BITS[var.dtype]
                 if raw.size * 8 < count * bits:
                     raise ModelFileError(self.package, f"{where}: {raw.size} bytes cannot hold {count} {var.dtype} values")
-                from edgekit.runtime.mil.blob import unpack_bits
                 return unpack_bits(raw, bits, count, var.dtype.startswith("int"), self.lsb_first)
             size = np.dtype(np_dtype).itemsize
             if raw.size != count * size:
@@ -283,7 +282,7 @@ class Program:
                 value = self._constexpr(op)
             except KeyError as e:
                 raise ModelFileError(self.package, f"op '{op.type}' {op.name!r}: missing or non-constant input {e}") from None
-            except (ValueError, IndexError, NotImplementedError) as e:
+            except (ValueError, IndexError, TypeError, NotImplementedError) as e:
                 raise ModelFileError(self.package, f"op '{op.type}' {op.name!r}: cannot decode ({e})") from None
             declared = op.outputs[0][1]
             if declared.shape is not None and tuple(np.shape(value)) != declared.shape:
@@ -325,7 +324,6 @@ class Program:
                     raise ValueError(f"lut of {lut.size} entries")
                 if indices.size * 8 < count * nbits:
                     raise ValueError(f"{indices.size} index bytes cannot hold {count} {nbits}-bit indices")
-                from edgekit.runtime.mil.blob import unpack_bits
                 idx = unpack_bits(indices.astype(np.uint8), nbits, count, False, mut != "bit-order")
                 return lut[idx.astype(np.intp)].reshape(shape)
             return ops.lut_to_dense_ios18(indices, lut, a("vector_axis", None))
@@ -457,7 +455,9 @@ class Program:
                 raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} reads {e}, which no earlier op or constant defines") from None
             try:
                 out = self._execute(op, values, lists, n)
-            except (ValueError, IndexError, NotImplementedError) as e:
+            except KeyError as e:
+                raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} lacks its required input {e}") from None
+            except (ValueError, IndexError, TypeError, NotImplementedError) as e:
                 raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} failed: {e}") from None
             if op.type == "classify":
                 result = out
@@ -465,6 +465,8 @@ class Program:
             name, var = op.outputs[0]
             env[name] = self._round(out, var, op, n)
         if result is None:
+            if not self._outputs or self._outputs[0] not in env:
+                raise ModelFileError(self.package, "the main block's output is not computed by any op")
             result = env[self._outputs[0]]
         return np.asarray(result, dtype=np.float32)
 

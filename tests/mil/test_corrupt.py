@@ -159,3 +159,43 @@ def test_weight_path_cannot_leave_the_package(pkg):
     edit_spec(pkg, escape)
     with pytest.raises(ModelFileError, match="outside"):
         mil.load(pkg)
+
+
+def test_missing_required_input(pkg):
+    def drop(spec):
+        for op in main_ops(spec):
+            if op.type == "conv":
+                del op.inputs["weight"]
+                return
+    edit_spec(pkg, drop)
+    with pytest.raises(ModelFileError, match="lacks its required input 'weight'"):
+        mil.load(pkg).predict(__import__("numpy").zeros((1, 28, 28), "uint8"))
+
+
+def test_dangling_input_is_a_model_file_error(pkg):
+    def dangle(spec):
+        for op in main_ops(spec):
+            if op.type == "relu":
+                op.inputs["x"].arguments[0].name = "no_such_value"
+                return
+    edit_spec(pkg, dangle)
+    with pytest.raises(ModelFileError, match="'no_such_value'"):
+        mil.load(pkg).predict(__import__("numpy").zeros((1, 28, 28), "uint8"))
+
+
+def test_lut_shape_larger_than_its_indices(cnn_packages, tmp_path):
+    """An iOS16 lut_to_dense whose shape attribute claims far more values than
+    its index bytes hold is refused before anything that size is allocated."""
+    import numpy as np
+
+    dst = tmp_path / "Model.mlpackage"
+    shutil.copytree(cnn_packages["pal4-iOS16"], dst)
+
+    def inflate(spec):
+        for op in main_ops(spec):
+            if op.type == "constexpr_lut_to_dense":
+                op.attributes["shape"].immediateValue.tensor.bytes.values = np.array([1 << 30, 1 << 30, 1, 1], "<u4").tobytes()
+                return
+    edit_spec(dst, inflate)
+    with pytest.raises(ModelFileError, match="cannot hold"):
+        mil.load(dst)
