@@ -74,6 +74,15 @@ def resolve(requested: BackendName | str, fmt: str) -> BackendName:
     raise ConfigError("--backend", f"backend {requested.value!r} cannot run {fmt} variants")
 
 
+def can_run(requested: BackendName | str, fmt: str) -> bool:
+    """Whether ``requested`` is meant for files of format ``fmt`` (availability
+    on this machine is ``resolve``'s question)."""
+    requested = BackendName(requested)
+    if requested == BackendName.AUTO:
+        return fmt in ("tflite", "coreml")
+    return fmt == ("tflite" if requested == BackendName.LITERT else "coreml")
+
+
 def verify_input(x: np.ndarray, image_shape: Sequence[int], where: str | os.PathLike) -> None:
     """The ml-stable-diffusion ``_verify_inputs`` idea: refuse, with the file
     named, an input the model was not built for, before the runtime sees it."""

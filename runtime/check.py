@@ -284,6 +284,10 @@ def run(config: CheckConfig) -> CheckResult:
     # Open every variant before any slow work: a bad --backend, a corrupt or
     # mismatched model file fails in seconds, before the test set is loaded.
     class_names, image_shape = _io_of(manifest, manifest_path)
+    wrong = [v.id for v in variants if not bk.can_run(config.backend, v.format)]
+    if wrong:
+        raise ConfigError("--backend", f"{config.backend.value} cannot run {', '.join(wrong)}; choose those "
+                                       "variants out with --variants, or use --backend auto")
     chosen = {v.id: bk.resolve(config.backend, v.format) for v in variants}
     opened = {v.id: bk.open_backend(chosen[v.id], v.path, class_names=class_names, image_shape=image_shape)
               for v in variants}

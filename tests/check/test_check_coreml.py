@@ -84,3 +84,8 @@ def test_mil_backend_checks_input_before_the_interpreter(converted_run):
     assert "Model.mlpackage" in str(e.value)
     out = b.predict(np.zeros((3, 28, 28, 1), np.float32))
     assert out.shape == (3, 10) and np.allclose(out.sum(1), 1, atol=1e-5)
+
+
+def test_litert_backend_on_coreml_variants_names_them(converted_run, capsys):
+    one_line_exit_2(["check", "--run", str(converted_run), "--backend", "litert"], capsys,
+                    "--backend", "coreml-fp32", "coreml-w8", "--variants")
