@@ -14,6 +14,7 @@ nothing) behind, never half a directory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -109,11 +110,20 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
         try:
+            # mkstemp makes 0600; an artifact gets what open() would give it
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -276,6 +286,8 @@ def _build(target: Path, parent: Path) -> Iterator[Path]:
     sweep_stale_tmp(parent, target.name)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=parent))
+        # mkdtemp makes 0700; the artifact directory gets what mkdir would give it
+        tmp.chmod(0o777 & ~_umask())
     except OSError as e:
         raise OutputError(parent, f"cannot write: {e.strerror or e}") from None
     try:
