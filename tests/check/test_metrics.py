@@ -29,7 +29,14 @@ def test_mcnemar_hand_computed():
 @given(st.integers(0, 3000), st.integers(0, 3000))
 def test_mcnemar_matches_scipy_binomtest(b, c):
     expected = 1.0 if b + c == 0 else stats.binomtest(min(b, c), b + c, 0.5).pvalue
-    assert m.mcnemar_exact_p(b, c) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    # below ~1e-250 scipy underflows to 0 where the log-space sum still has digits
+    assert m.mcnemar_exact_p(b, c) == pytest.approx(expected, rel=1e-9, abs=1e-250)
+
+
+def test_mcnemar_tiny_p_matches_scipy_in_log_space():
+    # b=10, c=1065: p ~ 2.7e-300, where binomtest returns 0.0
+    expected_log = math.log(2) + stats.binom.logcdf(10, 1075, 0.5)
+    assert math.log(m.mcnemar_exact_p(10, 1065)) == pytest.approx(expected_log, rel=1e-9)
 
 
 def test_compare_counts_agreement_flips_and_per_class():
