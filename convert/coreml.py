@@ -106,6 +106,44 @@ def program_ops(spec) -> list[str]:
     return sorted(found)
 
 
+def _scalar_consts(block) -> dict[str, float]:
+    """{output name: value} of the block's scalar float consts with an immediate value."""
+    out = {}
+    for op in block.operations:
+        if op.type == "const" and "val" in op.attributes:
+            t = op.attributes["val"].immediateValue.tensor
+            vals = list(t.floats.values)
+            if len(vals) == 1:
+                out[op.outputs[0].name] = float(vals[0])
+    return out
+
+
+def image_preprocessing(spec, input_name: str = INPUT_NAME) -> dict:
+    """The scale and bias the program applies to the image input, read from
+    its ops (``mul`` by the scale, then ``add`` of the bias, as coremltools
+    emits for ``ImageType``); 1 and 0 when there are none."""
+    fn = spec.mlProgram.functions["main"]
+    block = fn.block_specializations[fn.opset]
+    consts = _scalar_consts(block)
+
+    def consumer(op_type: str, var: str):
+        for op in block.operations:
+            if op.type == op_type and "x" in op.inputs:
+                args = op.inputs["x"].arguments
+                if len(args) == 1 and args[0].name == var:
+                    y = op.inputs["y"].arguments
+                    if len(y) == 1 and y[0].name in consts:
+                        return op.outputs[0].name, consts[y[0].name]
+        return None
+
+    scale, bias, var = 1.0, 0.0, input_name
+    if found := consumer("mul", var):
+        var, scale = found
+    if found := consumer("add", var):
+        var, bias = found
+    return {"scale": scale, "bias": bias}
+
+
 def describe(spec) -> dict:
     """{"io", "operators", "deployment_target", "specification_version", "classifier"} from a spec."""
     from coremltools.proto import FeatureTypes_pb2
@@ -117,9 +155,9 @@ def describe(spec) -> dict:
         if kind == "imageType":
             it = f.type.imageType
             space = FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(it.colorSpace)
-            # scale/bias live in the program's preprocessing; these are the ones convert() sets.
+            pre = image_preprocessing(spec, f.name)
             inputs.append({"name": f.name, "dtype": "image", "shape": [1, int(it.height), int(it.width), 1],
-                           "color_layout": space, "scale": 1.0 / 255.0, "bias": 0.0, "quantization": None,
+                           "color_layout": space, "scale": pre["scale"], "bias": pre["bias"], "quantization": None,
                            "description": f.shortDescription})
         else:
             shape = [int(s) for s in f.type.multiArrayType.shape]

@@ -205,6 +205,10 @@ def test_coreml_is_app_ready(convert_run, r, tiny_model):
     assert {o.name for o in d.output} == {"classLabel", "classLabel_probs"}
     assert (d.predictedFeatureName, d.predictedProbabilitiesName) == ("classLabel", "classLabel_probs")
     assert v["coreml"]["classifier"]["class_names"] == tiny_model[1]["dataset"]["class_names"]
+    # Read back from the program's ops (mul by the scale after the input): pixels 0..255 -> [0, 1].
+    rin = v["io"]["inputs"][0]
+    assert rin["scale"] == pytest.approx(1 / 255, rel=1e-6) and rin["bias"] == 0.0
+    assert rin["color_layout"] == "GRAYSCALE" and rin["shape"] == [1, 28, 28, 1]
     assert {o["name"]: o["role"] for o in v["io"]["outputs"]} == {"classLabel": "class_label",
                                                                   "classLabel_probs": "probabilities"}
     meta = d.metadata
