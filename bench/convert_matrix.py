@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     result = stage.run(config)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     load_after = os.getloadavg()
-    print(stage.summary_table(result, config.recipes()))
+    print(stage.summary_table(result))
     print()
     for v in result.variants:
         if v.status == "ok":

@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     from edgekit.convert import stage
 
     result = stage.run(config)
-    print(stage.summary_table(result, config.recipes()))
+    print(stage.summary_table(result))
     if not result.ok:
         print(f"edgekit: {len(result.failed)} variant(s) failed: "
               + "; ".join(f"{v.id}: {v.reason}" for v in result.failed), file=sys.stderr)

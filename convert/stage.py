@@ -52,6 +52,9 @@ class ConvertResult:
     run_dir: Path
     variants: list[VariantOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    # {format: size_bytes of its float32 reference variant of the same source model},
+    # converted in this run or already on disk; the base of the "vs fp32" ratios.
+    reference_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -61,14 +64,13 @@ class ConvertResult:
     def failed(self) -> list[VariantOutcome]:
         return [v for v in self.variants if v.status != "ok"]
 
-    def ratio(self, variant_id: str, reference: dict[str, str]) -> float | None:
-        """Size of ``variant_id`` over the float32 reference of its format (if converted)."""
-        by_id = {v.id: v for v in self.variants}
-        v = by_id.get(variant_id)
-        ref = by_id.get(reference.get(v.format, "")) if v else None
-        if not v or not ref or not v.size_bytes or not ref.size_bytes:
+    def ratio(self, variant_id: str) -> float | None:
+        """Size of ``variant_id`` over the float32 reference of its format (None if unknown)."""
+        v = next((v for v in self.variants if v.id == variant_id), None)
+        ref = self.reference_bytes.get(v.format) if v else None
+        if not v or not v.size_bytes or not ref:
             return None
-        return v.size_bytes / ref.size_bytes
+        return v.size_bytes / ref
 
 
 @dataclass
@@ -266,15 +268,30 @@ def run(config: ConvertConfig) -> ConvertResult:
         except Exception as e:  # one variant's failure must not stop the others; the summary says why
             outcomes.append(VariantOutcome(r.id, r.format, "failed", _first_line(e), None, None, None,
                                            round(time.perf_counter() - t0, 3)))
-    return ConvertResult(config.run_dir, outcomes, round(time.perf_counter() - t_start, 3))
+    return ConvertResult(config.run_dir, outcomes, round(time.perf_counter() - t_start, 3),
+                         reference_sizes(config, outcomes, src.manifest_sha256))
 
 
-def references(selected: list[recipes.Recipe]) -> dict[str, str]:
-    """{format: id of its float32 reference recipe} among ``selected``."""
-    out: dict[str, str] = {}
-    for r in selected:
-        if r.is_float_reference:
-            out.setdefault(r.format, r.id)
+def reference_sizes(config: ConvertConfig, outcomes: list[VariantOutcome], model_sha256: str) -> dict[str, int]:
+    """{format: size of its float32 reference variant}: from this run, else from
+    ``variants/<id>/variant.json`` on disk if it was made from the same model."""
+    by_id = {v.id: v for v in outcomes}
+    out: dict[str, int] = {}
+    for r in recipes.load_all(config.recipe_dir):
+        if not r.is_float_reference or r.format in out:
+            continue
+        if r.id in by_id:
+            if by_id[r.id].size_bytes:
+                out[r.format] = by_id[r.id].size_bytes
+            continue
+        try:
+            v = artifacts.read_manifest(config.run_dir / "variants" / r.id / "variant.json", VARIANT_SCHEMA,
+                                        {"file": dict, "source_model": dict})
+        except ArtifactError:
+            continue
+        size = v["file"].get("size_bytes")
+        if v["source_model"].get("sha256") == model_sha256 and isinstance(size, int) and size > 0:
+            out[r.format] = size
     return out
 
 
@@ -282,12 +299,11 @@ def _kb(n: int | None) -> str:
     return "-" if n is None else f"{n / 1024:.1f} KB"
 
 
-def summary_table(result: ConvertResult, selected: list[recipes.Recipe]) -> str:
+def summary_table(result: ConvertResult) -> str:
     """The table the CLI prints: id, size, zipped, ratio to the fp32 of its format, seconds, status."""
-    refs = references(selected)
     rows = [("variant", "size", "zipped", "vs fp32", "seconds", "status")]
     for v in result.variants:
-        ratio = result.ratio(v.id, refs)
+        ratio = result.ratio(v.id)
         rows.append((v.id, _kb(v.size_bytes), _kb(v.zipped_bytes), "-" if ratio is None else f"{ratio:.3f}",
                      f"{v.seconds:.1f}", "ok" if v.status == "ok" else f"FAILED: {v.reason}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]

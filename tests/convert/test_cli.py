@@ -121,9 +121,16 @@ def test_existing_variant_needs_overwrite(fresh_run, capsys):
     assert "already exists" in line and "--overwrite" in line
     assert vjson.read_text() == first  # refused means untouched
     assert main(argv + ["--overwrite"]) == 0
+    capsys.readouterr()
     again = json.loads(vjson.read_text())
     assert again["file"]["sha256"] == json.loads(first)["file"]["sha256"]  # deterministic conversion
     assert not [p for p in (fresh_run / "variants").iterdir() if p.name.startswith(".edgekit-")]
+    # A later partial run is compared with the fp32 already on disk (same source model).
+    assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-dynamic-int8"]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("tflite-dynamic-int8"))
+    ratio = float(row.split()[5])
+    dyn = json.loads((fresh_run / "variants" / "tflite-dynamic-int8" / "variant.json").read_text())
+    assert ratio == round(dyn["file"]["size_bytes"] / again["file"]["size_bytes"], 3) and ratio < 0.3
 
 
 def test_failing_variant_leaves_no_directory_and_exits_1(fresh_run, tmp_path, capsys):
@@ -168,8 +175,9 @@ def test_failure_in_the_middle_keeps_the_others(fresh_run, monkeypatch):
     assert [(v.id, v.status) for v in result.variants] == [("tflite-fp16", "failed"), ("tflite-fp32", "ok")]
     assert result.failed[0].reason == "RuntimeError: injected converter crash"
     assert sorted(p.name for p in (fresh_run / "variants").iterdir()) == ["tflite-fp32"]
-    table = stage.summary_table(result, [recipes.load("tflite-fp16"), recipes.load("tflite-fp32")])
+    table = stage.summary_table(result)
     assert "FAILED: RuntimeError: injected converter crash" in table
+    assert result.ratio("tflite-fp32") == 1.0
 
 
 def test_output_stays_readable(fresh_run, capfd):
