@@ -236,7 +236,7 @@ class CoreMLBackend(Backend):
 
         if self._is_image:
             pixels = np.clip(np.round(x[..., 0] * 255.0), 0, 255).astype(np.uint8)
-            batch = [{self._input.name: Image.fromarray(p, mode="L")} for p in pixels]
+            batch = [{self._input.name: Image.fromarray(p)} for p in pixels]  # 2-D uint8: mode "L"
         else:
             batch = [{self._input.name: xi[None]} for xi in x]
         results = self._model.predict(batch)
