@@ -8,6 +8,7 @@ import pytest
 
 from edgekit.cli import main
 from edgekit.runtime import check
+from tests.check.conftest import write_tflite_variant
 
 FAST = ["--latency-runs", "5"]
 
@@ -135,7 +136,6 @@ def test_input_shape_mismatch_names_the_variant(make_run, capsys):
     import tensorflow as tf
     import tf_keras as keras
 
-    from tests.check.conftest import write_tflite_variant  # noqa: F401  (same helper the fixture uses)
 
     inp = keras.Input((32, 32, 1))
     out = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inp))
@@ -214,3 +214,18 @@ def test_malformed_recipe_in_variant_manifest(make_run, capsys):
     man["format"], man["recipe"] = "coreml", {"coreml": {"compression": {"method": "palettize", "nbits": "six"}}}
     path.write_text(json.dumps(man))
     one_line_exit_2(["check", "--run", str(run_dir)], capsys, "variant.json", "recipe")
+
+
+def test_input_dtype_mismatch_names_the_variant(make_run, capsys):
+    """A variant whose input tensor is int32 (not float32 images, not quantized
+    int8/uint8) is refused before anything runs."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    inp = keras.Input((28, 28, 1), dtype="int32")
+    x = keras.layers.Flatten()(tf.cast(inp, tf.float32))
+    content = tf.lite.TFLiteConverter.from_keras_model(
+        keras.Model(inp, keras.layers.Dense(10, activation="softmax")(x))).convert()
+    run_dir = make_run(())
+    write_tflite_variant(run_dir, "tflite-fp32", content)
+    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "tflite-fp32", "dtype int32")
