@@ -27,7 +27,7 @@ from edgekit import artifacts
 from edgekit.convert import recipe as recipes
 from edgekit.convert.config import ConvertConfig
 from edgekit.convert.quiet import quiet
-from edgekit.errors import ArtifactError, OutputError
+from edgekit.errors import ArtifactError, ConfigError, OutputError
 from edgekit.progress import bar
 
 MODEL_SCHEMA = "edgekit.model/1"
@@ -277,7 +277,11 @@ def reference_sizes(config: ConvertConfig, outcomes: list[VariantOutcome], model
     ``variants/<id>/variant.json`` on disk if it was made from the same model."""
     by_id = {v.id: v for v in outcomes}
     out: dict[str, int] = {}
-    for r in recipes.load_all(config.recipe_dir):
+    for path in recipes.recipe_files(config.recipe_dir).values():
+        try:
+            r = recipes.parse(path)
+        except ConfigError:
+            continue  # a broken recipe that was not selected does not matter here
         if not r.is_float_reference or r.format in out:
             continue
         if r.id in by_id:

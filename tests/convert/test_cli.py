@@ -146,7 +146,9 @@ def test_failing_variant_leaves_no_directory_and_exits_1(fresh_run, tmp_path, ca
     bad["coreml"]["compression"]["granularity"] = "per_channel"
     (rdir / "coreml-w4.json").write_text(json.dumps(bad))
     assert recipes.parse(rdir / "coreml-w4.json").id == "coreml-w4"  # it does validate
-    assert main(["convert", "--run", str(fresh_run), "--recipes", str(rdir)]) == 1
+    (rdir / "broken.json").write_text("{}")  # not selected below: must not matter
+    assert main(["convert", "--run", str(fresh_run), "--recipes", str(rdir),
+                 "--variants", "tflite-fp32,coreml-w4"]) == 1
     cap = capsys.readouterr()
     assert "coreml-w4" in cap.out and "FAILED" in cap.out
     assert "1 of 2 variants converted" in cap.out
