@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit import artifacts
-from edgekit.errors import ArtifactError, ConfigError
+from edgekit.errors import ArtifactError, ConfigError, ModelFileError
 from edgekit.progress import bar
 from edgekit.runtime import backends as bk
 from edgekit.runtime import metrics
@@ -317,6 +317,10 @@ def run(config: CheckConfig) -> CheckResult:
         backend.predict(warm)   # untimed: one-time setup (delegate weight packing, allocation)
         probs, secs = _timed(lambda: backend.predict(x))
         latency = measure_latency(backend.predict, x[:1], config.latency_runs, config.warmup_runs)
+        bad = int(np.sum(~np.isfinite(probs).all(axis=1)))
+        if bad:
+            raise ModelFileError(v.path, f"{backend.name} returned NaN or infinite probabilities for {bad} of "
+                                         f"{len(x)} test images: the model file is broken")
         report = metrics.compare(y, original, probs)
         thresholds = metrics.DEFAULT_THRESHOLDS[v.kind].override(overrides)
         rec = v.manifest["file"]

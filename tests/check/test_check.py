@@ -229,3 +229,18 @@ def test_input_dtype_mismatch_names_the_variant(make_run, capsys):
     run_dir = make_run(())
     write_tflite_variant(run_dir, "tflite-fp32", content)
     one_line_exit_2(["check", "--run", str(run_dir)], capsys, "tflite-fp32", "dtype int32")
+
+
+def test_nan_output_is_one_line_naming_the_file(make_run, capsys):
+    """A model that runs but returns NaN (here: a Dense layer whose weights are NaN)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    inp = keras.Input((28, 28, 1))
+    dense = keras.layers.Dense(10, activation="softmax")
+    model = keras.Model(inp, dense(keras.layers.Flatten()(inp)))
+    dense.set_weights([np.full((784, 10), np.nan, np.float32), np.zeros(10, np.float32)])
+    content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    run_dir = make_run(())
+    write_tflite_variant(run_dir, "tflite-fp32", content)
+    one_line_exit_2(["check", "--run", str(run_dir), "--limit", "20", *FAST], capsys, "model.tflite", "NaN")
