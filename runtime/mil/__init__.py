@@ -10,6 +10,15 @@ the converter emits for edgekit's networks (ops.py) and rounds every op's
 result to its declared dtype, so fp16 programs behave as fp16. An op it does
 not know is refused by name. Its results are labelled ``mil-reference``,
 never ``coreml``: it checks the saved file's semantics, not Apple's runtime.
+
+API: ``load(path) -> Program``; ``Program.input_spec`` (InputSpec: name,
+kind "image"/"tensor", shape (H, W), color_layout, scale, bias),
+``Program.class_labels``, ``Program.op_types``, ``Program.weights()`` (decoded
+const/constexpr values by name, declared dtype) and ``Program.predict(images)``
+with uint8 [N, H, W] pixels or float32 [N, H, W, 1] in [0, 1] (ShapeError
+otherwise). ``SUPPORTED_OPS`` lists the op types it runs. ``MUTATIONS`` are
+test-only switches (``Program(path, _mutation=...)``) that break decoding on
+purpose so tests can show the honesty checks catch them.
 """
 from edgekit.runtime.mil.program import MUTATIONS, SUPPORTED_OPS, InputSpec, Program, load
 
