@@ -94,8 +94,10 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {line[:300]}" if line else type(e).__name__
 
 
-def _read_manifest(model_dir: Path) -> tuple[dict, str]:
-    path = model_dir / "manifest.json"
+def read_model_manifest(model_dir: Path) -> tuple[dict, str]:
+    """(manifest, its sha256) of ``model_dir/manifest.json``, checked for what
+    conversion needs (schema, sections, class names, image shape)."""
+    path = Path(model_dir) / "manifest.json"
     manifest = artifacts.read_manifest(path, MODEL_SCHEMA, {"config": dict, "dataset": dict, "files": dict,
                                                             "model": dict, "io": dict})
     ds = manifest["dataset"]
@@ -110,12 +112,15 @@ def _read_manifest(model_dir: Path) -> tuple[dict, str]:
     return manifest, artifacts.sha256_file(path)
 
 
+_read_manifest = read_model_manifest  # the name other stages' tests already use
+
+
 def _load_source(config: ConvertConfig, selected: list[recipes.Recipe]) -> _Source:
     from edgekit.train import data as train_data
     from edgekit.train import models
 
     model_dir = config.run_dir / "model"
-    manifest, sha = _read_manifest(model_dir)
+    manifest, sha = read_model_manifest(model_dir)
     model = models.load_model(model_dir, manifest)
     ds = manifest["dataset"]
     src = _Source(model_dir=model_dir, manifest=manifest, manifest_sha256=sha, model=model,
@@ -240,7 +245,7 @@ def run(config: ConvertConfig) -> ConvertResult:
     selected = config.recipes()
     variants_dir = config.run_dir / "variants"
     # Refuse before loading anything: bad input costs the user nothing.
-    _read_manifest(config.run_dir / "model")
+    read_model_manifest(config.run_dir / "model")
     artifacts.check_can_create(variants_dir)  # created by the first variant written, not before
     if not config.overwrite:
         existing = [r.id for r in selected if (variants_dir / r.id).exists()]
