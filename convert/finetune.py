@@ -32,6 +32,9 @@ PRUNE_UPDATES = 10     # how many times the mask is recomputed on the way to the
 # Validation images evaluated after fine-tuning (the record's val_accuracy): as many
 # as were trained on, within these bounds; enough to see a broken fine-tune.
 VAL_MIN, VAL_MAX = 500, 2000
+# QAT: images of the fine-tuning set whose float activations seed the ranges
+# (the post-training int8 recipes calibrate on 500 as well).
+CALIBRATION_IMAGES = 500
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,42 @@ def _kernels(model) -> dict[str, np.ndarray]:
     return out
 
 
+def _seed_activation_ranges(wrapped, model, x: np.ndarray) -> dict[str, list[float]]:
+    """Start the QAT model's activation ranges where the float model's outputs are.
+
+    tfmot starts every activation range at [-6, 6] and moves it with an EMA of
+    decay 0.999, so a one-epoch fine-tune (~100 steps) ends with ranges still
+    near their start: a trained cnn's logits span far more than +-6, the int8
+    file clipped them and agreement fell as the learning rate was lowered. A
+    calibration pass of the float model (as the post-training int8 recipes
+    make) gives the EMA the right start. Layers tfmot fused into new ones keep
+    its default."""
+    import tf_keras as keras
+
+    targets: dict[str, list] = {}
+    for layer in wrapped.layers:
+        inner = getattr(layer, "layer", None)
+        if inner is None:
+            continue
+        for v in layer.weights:
+            short = v.name.split("/")[-1].split(":")[0]
+            if short in ("post_activation_min", "post_activation_max", "output_min", "output_max"):
+                targets.setdefault(inner.name, []).append((short, v))
+    known = [n for n in targets if n in {l.name for l in model.layers}]
+    if not known:
+        return {}
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in known])
+    outs = probe.predict(x, batch_size=256, verbose=0)
+    outs = outs if isinstance(outs, list) else [outs]
+    ranges = {}
+    for name, out in zip(known, outs):
+        lo, hi = min(float(out.min()), 0.0), max(float(out.max()), 0.0)  # a range must hold 0
+        for short, v in targets[name]:
+            v.assign(lo if short.endswith("min") else hi)
+        ranges[name] = [lo, hi]
+    return ranges
+
+
 def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, batch_size: int,
              seed: int, limit: int | None = None):
     """Returns ``(model_for_converter, record)``. ``spec`` is the recipe's ``finetune``
@@ -94,6 +133,7 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
                     "batch_size": int(bs), "seed": int(seed)}
     if method == "qat":
         wrapped = tfmot.quantization.keras.quantize_model(base)
+        record["activation_ranges_seeded"] = _seed_activation_ranges(wrapped, base, x[:CALIBRATION_IMAGES])
     elif method == "prune":
         sp = tfmot.sparsity.keras
         end = max(1, int(steps * PRUNE_END_FRACTION))

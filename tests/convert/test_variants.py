@@ -292,3 +292,29 @@ def test_coreml_variant_runs_in_mil_reference(convert_run, r, tiny_model, tiny_t
         # 2-bit palettes and 75% magnitude pruning without retraining do lose answers
         # (pruned: 93.5% here); the checker measures how many. Still far above chance.
         assert agreement >= 0.5, agreement
+
+
+def test_qat_activation_ranges_start_at_the_float_models_ranges(convert_run, tiny_model, tiny_test_images):
+    """tfmot starts every activation range at [-6, 6] and an EMA of decay 0.999
+    barely moves it in a one-epoch fine-tune; the ranges must be seeded from
+    the float model (without it a trained cnn's int8 logits were clipped)."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
+
+    from edgekit.convert import finetune
+
+    model, _ = tiny_model
+    x, _ = tiny_test_images
+    wrapped = tfmot.quantization.keras.quantize_model(finetune._clone(model))
+    ranges = finetune._seed_activation_ranges(wrapped, model, x)
+    assert set(ranges) == {"conv1", "conv2", "features", "logits"}
+    for name, (lo, hi) in ranges.items():
+        out = keras.Model(model.inputs, model.get_layer(name).output).predict(x, verbose=0)
+        assert lo == pytest.approx(min(float(out.min()), 0.0)) and hi == pytest.approx(float(out.max()))
+        wrapper = wrapped.get_layer(f"quant_{name}")
+        got = {v.name.split("/")[-1].split(":")[0]: float(v.numpy()) for v in wrapper.weights if v.shape == ()}
+        assert (got["post_activation_min"], got["post_activation_max"]) == pytest.approx((lo, hi))
+    assert ranges["logits"] != [-6.0, 6.0]
+    # and the converted QAT variant records them
+    run_dir, _ = convert_run
+    assert set(variant(run_dir, "tflite-qat-int8")["finetune"]["activation_ranges_seeded"]) == set(ranges)
