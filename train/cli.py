@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"one of {', '.join(d.value for d in DatasetName)} (default: mnist)")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset's files are (required for idx and folder)")
     p.add_argument("--epochs", type=int, metavar="N", help=f"maximum epochs (default per model: {defaults})")
-    p.add_argument("--batch-size", type=int, metavar="N", help="mini-batch size (default: 128)")
+    batches = ", ".join(f"{m}: {d.batch_size}" for m, d in MODEL_DEFAULTS.items())
+    p.add_argument("--batch-size", type=int, metavar="N", help=f"mini-batch size (default per model: {batches})")
     p.add_argument("--learning-rate", type=float, metavar="F", help="peak Adam learning rate (default per model)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for split, init and shuffling (default: 0)")
     p.add_argument("--val-size", type=int, metavar="N",
