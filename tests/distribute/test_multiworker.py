@@ -25,7 +25,10 @@ from edgekit.train import distribute
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--epochs", "1", "--train-limit", "12800", "--test-limit", "2000", "--batch-size", "128", "--seed", "0"]
+# an explicit learning rate: the one-process run must use the very same one
+# (a model default would be scaled with the global batch on the cluster only)
+ARGS = ["--epochs", "1", "--train-limit", "12800", "--test-limit", "2000", "--batch-size", "128",
+        "--learning-rate", "3e-3", "--seed", "0"]
 STEPS = 12800 // 128
 CAP_SECONDS = 240
 
@@ -120,7 +123,8 @@ def test_chief_manifest_is_complete_and_converts(cluster_run):
     assert (d["strategy"], d["num_workers"], d["num_replicas_in_sync"]) == ("multiworker", 2, 2)
     assert (d["global_batch_size"], d["per_replica_batch_size"], d["steps_per_epoch"]) == (128, 64, STEPS)
     assert d["writer"] == {"task_type": "worker", "task_index": 0}
-    assert d["learning_rate"]["effective"] == m["config"]["learning_rate"] == 3e-3  # global 128 = cnn default
+    assert d["learning_rate"]["effective"] == m["config"]["learning_rate"] == 3e-3
+    assert d["learning_rate"]["rule"].startswith("explicit")
     model = load_model(model_dir, m)
     assert distribute.weights_sha256(model) == m["distribution"]["weights_sha256"]
 
