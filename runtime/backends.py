@@ -149,8 +149,7 @@ class LiteRTBackend(Backend):
             self._interp = Interpreter(model_path=str(self.path), num_threads=num_threads)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelFileError(self.path, f"LiteRT cannot load this model (truncated or corrupt?): {first}") from None
+            raise ModelFileError(self.path, f"LiteRT cannot load this model (truncated or corrupt?): {_first_line(e)}") from None
         ins, outs = self._interp.get_input_details(), self._interp.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ModelFileError(self.path, f"expected one input and one output, found {len(ins)} and {len(outs)}")
@@ -188,6 +187,14 @@ class LiteRTBackend(Backend):
         return y.reshape(y.shape[0], -1)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
+        try:
+            return self._predict_chunks(x)
+        except (ValueError, RuntimeError) as e:
+            # a damaged file can load and still fail at run time ("Input tensor
+            # 5 lacks data", found by the 1,000-example fuzz)
+            raise ModelFileError(self.path, f"LiteRT cannot run this model (corrupt?): {_first_line(e)}") from None
+
+    def _predict_chunks(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
         outs = []
         for start in range(0, n, self.chunk):
@@ -199,6 +206,11 @@ class LiteRTBackend(Backend):
                 part = np.concatenate([part, np.zeros((self.fixed_batch - m, *self.image_shape), np.float32)])
             outs.append(self._run(np.ascontiguousarray(part))[:m])
         return np.concatenate(outs)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 # ---------------------------------------------------------- Core ML (macOS)
@@ -221,7 +233,7 @@ class CoreMLBackend(Backend):
             self._model = ct.models.MLModel(str(self.path), compute_units=ct.ComputeUnit[compute_units])
             spec = self._model.get_spec()
         except Exception as e:  # coremltools raises bare Exceptions for bad packages
-            raise ModelFileError(self.path, f"Core ML cannot load this package: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise ModelFileError(self.path, f"Core ML cannot load this package: {_first_line(e)}") from None
         desc = spec.description
         if len(desc.input) != 1:
             raise ModelFileError(self.path, f"expected one input, found {len(desc.input)}")

@@ -86,3 +86,19 @@ def test_resolve_picks_runtime_by_format_and_platform():
         with pytest.raises(ConfigError) as e:
             b.resolve("coreml", "coreml")
         assert "only on macOS" in str(e.value)
+
+
+def test_litert_file_that_loads_but_fails_to_run_is_one_line(tflite_models, monkeypatch):
+    """The 1,000-example fuzz found a damaged file LiteRT opens and then fails
+    to invoke ("Input tensor 5 lacks data", a RuntimeError); that must be a
+    one-line ModelFileError like a file that does not load. (Searching for
+    such a file here is not safe: other damage segfaults LiteRT itself.)"""
+    backend = b.LiteRTBackend(tflite_models["fp32"])
+
+    def invoke():
+        raise RuntimeError("Input tensor 5 lacks data\nNode number 3 (CONV_2D) failed to invoke.")
+
+    monkeypatch.setattr(backend._interp, "invoke", invoke)
+    with pytest.raises(ModelFileError, match="LiteRT cannot run this model .*: Input tensor 5 lacks data$") as e:
+        backend.predict(np.zeros((2, 28, 28, 1), np.float32))
+    assert str(tflite_models["fp32"]) in str(e.value) and "\n" not in str(e.value)
