@@ -17,6 +17,7 @@ With the same seed, data and machine, two runs give byte-identical weights
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,15 @@ def _check_output(config: TrainConfig) -> None:
     target = config.model_dir
     if target.exists() and not config.overwrite:
         raise OutputError(target, "already exists (pass --overwrite to replace it)")
-    artifacts.check_can_create(config.run)
+    probe = config.run
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise OutputError(probe, "exists and is not a directory")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(probe, "directory is not writable")
 
 
 def _pipeline(tf, x, y, *, batch_size: int, seed: int, shift: int, training: bool):
