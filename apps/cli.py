@@ -21,13 +21,13 @@ from edgekit.errors import EdgekitError, StageFailed
 
 # subcommand -> module; order is the order `edgekit --help` lists them.
 COMMANDS = {
-    "run": "edgekit.pipeline",
+    "run": "edgekit.apps.pipeline",
     "train": "edgekit.train.cli",
     "convert": "edgekit.convert.cli",
     "check": "edgekit.runtime.check_cli",
     "report": "edgekit.runtime.report_cli",
     "golden": "edgekit.runtime.golden_cli",
-    "doctor": "edgekit.doctor",
+    "doctor": "edgekit.apps.doctor",
 }
 
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from typing import Callable
 
+from edgekit.artifacts import cpu_description
 from edgekit.errors import ConfigError
 
 HELP = "check the environment: library versions, Keras 2 vs 3, runtimes"
@@ -83,27 +84,6 @@ class DoctorResult:
 
 
 # ---------------------------------------------------------------- fingerprint
-
-def cpu_description() -> str:
-    """CPU model and logical core count, e.g. 'Intel(R) Xeon(R) ... (2 logical cores)'."""
-    model = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    if not model and sys.platform == "darwin":
-        try:
-            model = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
-                                   text=True, timeout=5).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    model = model or platform.processor() or platform.machine() or "unknown CPU"
-    return f"{model} ({os.cpu_count()} logical cores, {platform.machine()})"
-
 
 def environment_fingerprint() -> dict:
     """Library versions (as every manifest records them) plus the CPU."""

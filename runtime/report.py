@@ -207,7 +207,7 @@ def load_checked_run(run: str | os.PathLike) -> CheckedRun:
 
 def load(run: str | os.PathLike) -> ReportData:
     """Everything the report shows, from a checked run directory."""
-    from edgekit.doctor import cpu_description
+    from edgekit.artifacts import cpu_description
 
     c = load_checked_run(run)
     model_dir = c.run / "model"

@@ -16,7 +16,7 @@ def pipeline_run(tmp_path_factory):
     import contextlib
     import io
 
-    from edgekit import cli
+    from edgekit.apps import cli
 
     run_dir = tmp_path_factory.mktemp("pipeline") / "run"
     out = io.StringIO()

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from edgekit import cli, doctor
+from edgekit.apps import cli, doctor
 
 
 def _status(result, name):

@@ -1,4 +1,4 @@
-"""The check stage end to end on tiny_run + variants, through edgekit.cli.main."""
+"""The check stage end to end on tiny_run + variants, through edgekit.apps.cli.main."""
 import json
 import math
 import xml.etree.ElementTree as ET
@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from edgekit.cli import main
+from edgekit.apps.cli import main
 from edgekit.runtime import check
 from tests.check.conftest import write_tflite_variant
 

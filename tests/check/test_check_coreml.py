@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from edgekit.cli import main
+from edgekit.apps.cli import main
 from edgekit.runtime import backends
 from tests.check.conftest import rehash_variant
 from tests.check.test_check import one_line_exit_2

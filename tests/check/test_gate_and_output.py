@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import edgekit
-from edgekit.cli import main
+from edgekit.apps.cli import main
 from edgekit.runtime import check, metrics
 from tests.check.test_check import one_line_exit_2
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edgekit.cli import main
+from edgekit.apps.cli import main
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""``edgekit convert`` through ``edgekit.cli.main``: bad input is one line and
+"""``edgekit convert`` through ``edgekit.apps.cli.main``: bad input is one line and
 exit 2 with nothing written; a failing variant is exit 1 and leaves no
 directory while the others complete."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import copy
 import json
 
 from edgekit import artifacts
-from edgekit.cli import main
+from edgekit.apps.cli import main
 from edgekit.convert import recipe as recipes
 
 

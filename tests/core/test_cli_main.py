@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from edgekit import cli
+from edgekit.apps import cli
 
 
 def test_every_subcommand_is_registered_and_teaches():
@@ -16,7 +16,7 @@ def test_every_subcommand_is_registered_and_teaches():
 
 
 def test_help_does_not_import_tensorflow():
-    code = "import sys; from edgekit import cli; cli.build_parser(); print('tensorflow' in sys.modules)"
+    code = "import sys; from edgekit.apps import cli; cli.build_parser(); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
 

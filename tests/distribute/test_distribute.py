@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgekit import artifacts
-from edgekit.cli import main
+from edgekit.apps.cli import main
 from edgekit.errors import ConfigError
 from edgekit.train import distribute
 from edgekit.train.config import TrainConfig

@@ -111,7 +111,7 @@ def test_workers_end_with_identical_weights_and_only_the_chief_writes(cluster_ru
 def test_chief_manifest_is_complete_and_converts(cluster_run):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgekit.cli import main
+    from edgekit.apps.cli import main
     from edgekit.train.data import load_from_manifest, to_float
     from edgekit.train.models import load_model
 

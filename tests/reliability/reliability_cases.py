@@ -2,7 +2,7 @@
 
 Each ``Case`` builds a damaged input under a fresh directory (whose path has
 spaces and non-ASCII characters) and returns the ``edgekit`` argv to run.
-``test_rel_catalogue.py`` runs each through ``edgekit.cli.main`` and asserts:
+``test_rel_catalogue.py`` runs each through ``edgekit.apps.cli.main`` and asserts:
 exit code 2, exactly one stderr line ``edgekit: error: <where>: <problem>``
 that names the file or flag (``where``) and contains ``expect``, no
 traceback, and the case directory byte-for-byte as before (paths, sizes,

@@ -1,4 +1,4 @@
-"""The bad-input catalogue (reliability_cases.CASES) through ``edgekit.cli.main``.
+"""The bad-input catalogue (reliability_cases.CASES) through ``edgekit.apps.cli.main``.
 
 Every case: exit code 2, one stderr line ``edgekit: error: <where>: <problem>``
 naming the file or flag, no traceback, and the case directory exactly as it
@@ -14,7 +14,7 @@ import pytest
 from rel_helpers import as_nobody, diff, snapshot
 from reliability_cases import CASES, Ctx, markdown_table
 
-from edgekit import cli
+from edgekit.apps import cli
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md"
 

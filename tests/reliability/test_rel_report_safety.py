@@ -14,7 +14,7 @@ import re
 import numpy as np
 from rel_helpers import copy_run, edit_json
 
-from edgekit import cli
+from edgekit.apps import cli
 
 NAMES = ['<img src=x onerror=alert(1)>', '"q\'', 'a..b', '日本 ü', 'a&amp;b']
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(p for d in ("apps", "train", "convert", "runtime", "bench") for p in (ROOT / d).rglob("*.py"))
+SOURCES = sorted(p for d in ("core", "apps", "train", "convert", "runtime", "bench") for p in (ROOT / d).rglob("*.py"))
 
 FORBIDDEN = [
     (re.compile(r"^\s*(import|from)\s+(c?pickle|dill|joblib|shelve|marshal)\b"), "imports a pickle-like module"),

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from edgekit.doctor import find_chromium
+from edgekit.apps.doctor import find_chromium
 from edgekit.runtime import report
 
 from report_samples import HOSTILE_NAMES

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edgekit import cli
+from edgekit.apps import cli
 
 
 @pytest.mark.parametrize("cmd", ["report", "golden"])

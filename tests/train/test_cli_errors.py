@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from train_helpers import make_idx_dir, make_image_folder
 
-from edgekit.cli import main
+from edgekit.apps.cli import main
 from edgekit.train.idx import write_idx
 
 

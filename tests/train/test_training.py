@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgekit import artifacts
-from edgekit.cli import main
+from edgekit.apps.cli import main
 from edgekit.train import TrainConfig, models, run
 from edgekit.train.training import SCHEMA
 

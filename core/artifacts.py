@@ -20,6 +20,8 @@ import json
 import math
 import os
 import platform
+import subprocess
+import sys
 import shutil
 import tempfile
 import zipfile
@@ -324,6 +326,27 @@ def sweep_stale_tmp(parent: Path, name: str) -> None:
 
 
 # -------------------------------------------------------------- versions
+
+def cpu_description() -> str:
+    """CPU model and logical core count, e.g. 'Intel(R) Xeon(R) ... (2 logical cores)'."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if not model and sys.platform == "darwin":
+        try:
+            model = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                                   text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    model = model or platform.processor() or platform.machine() or "unknown CPU"
+    return f"{model} ({os.cpu_count()} logical cores, {platform.machine()})"
+
 
 def library_versions() -> dict[str, str]:
     """Versions of everything that can change a number edgekit reports."""

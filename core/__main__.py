@@ -1,4 +1,4 @@
 """``python -m edgekit`` is the ``edgekit`` command."""
-from edgekit.cli import entry
+from edgekit.apps.cli import entry
 
 entry()
