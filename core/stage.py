@@ -1,0 +1,53 @@
+"""The stage protocol: what every stage module offers, and the registry of stages.
+
+A stage is a module with
+
+    run(config) -> Result          do the work; bad input raises an EdgekitError
+                                   before anything is written
+    is_current(run_dir) -> bool    its artifacts exist, are intact (files hash as
+                                   their manifests record) and were made from the
+                                   current upstream artifacts
+
+and a frozen, validated config dataclass (``TrainConfig``, ``ConvertConfig``,
+``CheckConfig``, ``ReportConfig``, ``GoldenConfig``; each has ``run_dir``).
+Its ``Result`` satisfies ``StageResult``. The CLI only turns flags into a
+config and prints ``result.summary()``; ``edgekit run`` drives the same
+protocol (edgekit.apps.pipeline), never a CLI ``main``.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol, runtime_checkable
+
+# stage name -> module implementing the protocol, in pipeline order.
+STAGES = {
+    "train": "edgekit.train.training",
+    "convert": "edgekit.convert.stage",
+    "check": "edgekit.runtime.check",
+    "report": "edgekit.runtime.report",
+    "golden": "edgekit.runtime.golden",
+}
+
+
+@runtime_checkable
+class StageResult(Protocol):
+    @property
+    def ok(self) -> bool:
+        """False when the stage ran but something in it failed (exit code 1)."""
+
+    def summary(self) -> str:
+        """What the CLI prints when the stage is done (tables, where things went)."""
+
+    def failure(self) -> str | None:
+        """One line saying what failed, or None when ``ok``."""
+
+
+def module(stage: str) -> ModuleType:
+    """The module of ``stage`` (imported on first use: importing it may load TensorFlow)."""
+    return importlib.import_module(STAGES[stage])
+
+
+def is_current(stage: str, run_dir: Path) -> bool:
+    return bool(module(stage).is_current(Path(run_dir)))
