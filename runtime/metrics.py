@@ -19,6 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgekit import rundir
+
 from edgekit.errors import ConfigError, ShapeError
 
 # PSNR of probabilities uses peak 1.0: a probability lives in [0, 1].
@@ -154,13 +156,9 @@ def compare(labels: Sequence[int] | np.ndarray, original: np.ndarray, variant: n
 
 # -------------------------------------------------------------- thresholds
 
-class Kind(str, enum.Enum):
-    """How a variant changes the numbers, which decides the fitting metric."""
-
-    FLOAT32 = "float32"     # same math, other kernels: exact top-1, tiny atol
-    FLOAT16 = "float16"     # half-precision weights/activations: near-exact, PSNR
-    QUANTIZED = "quantized" # int8 and 16x8 integer arithmetic or int8 weights
-    LOW_BIT = "low-bit"     # palettized to <= 6 bits, or pruned/clustered weights
+# How a variant changes the numbers, which decides the fitting metric; declared
+# by its recipe and owned by the run directory layer.
+Kind = rundir.Kind
 
 
 # fp32 -> fp32 conversions only reorder float sums (XNNPACK / BNNS kernels vs
