@@ -267,27 +267,36 @@ def load_inputs(kit_dir: str | os.PathLike, kit: dict) -> np.ndarray:
     return out
 
 
-def verify(kit: dict, variant: str, probabilities: np.ndarray) -> list[str]:
-    """Every way ``probabilities`` (K x C, from any runtime, in the kit's
-    sample order) breaks the kit's rules for ``variant``; empty: it passes."""
+def verify(kit: dict, variant: str, probabilities) -> list[str]:
+    """Every way ``probabilities`` (K rows of C, from any runtime, in the kit's
+    sample order) breaks the kit's rules for ``variant``; empty: it passes.
+    A row of the wrong length, or holding NaN or infinity, is that sample's
+    one failure (its other rules are not applied); fewer or more than K rows
+    raise ShapeError."""
     if variant not in kit["variants"]:
         raise ConfigError("--variant", f"the kit has no variant {variant!r}; it has {', '.join(kit['variants'])}")
     v = kit["variants"][variant]
-    p = np.asarray(probabilities, np.float64)
     k = len(kit["model"]["class_names"])
-    if p.shape != (len(kit["samples"]), k):
-        raise ShapeError("probabilities", f"shape {p.shape}, the kit needs {(len(kit['samples']), k)}")
+    rows = [np.asarray(r, np.float64) for r in probabilities]
+    if len(rows) != len(kit["samples"]):
+        raise ShapeError("probabilities", f"{len(rows)} rows, the kit needs {len(kit['samples'])} (one per sample)")
     tol = float(v["tolerance"]["max_abs_prob_diff"])
     relaxed = set(v["known_flips"]) | set(v["near_ties"])
     failures = []
-    for s, (sample, exp) in enumerate(zip(kit["samples"], v["expected"])):
-        got = int(p[s].argmax())
+    for row, sample, exp in zip(rows, kit["samples"], v["expected"]):
+        where = f"sample {sample['id']} (test #{sample['test_index']})"
+        if row.shape != (k,):
+            failures.append(f"{where}: {row.size} probabilities, the kit has {k} classes")
+            continue
+        if not np.all(np.isfinite(row)):
+            failures.append(f"{where}: probability {row[~np.isfinite(row)][0]} at class "
+                            f"{int(np.flatnonzero(~np.isfinite(row))[0])}")
+            continue
+        got = int(row.argmax())
         allowed = {exp["top1"], sample["original"]["top1"]} if sample["id"] in relaxed else {exp["top1"]}
         if got not in allowed:
-            failures.append(f"sample {sample['id']} (test #{sample['test_index']}): top-1 {got}, expected "
-                            f"{' or '.join(map(str, sorted(allowed)))}")
-        diff = float(np.max(np.abs(p[s] - np.asarray(exp["probabilities"]))))
+            failures.append(f"{where}: top-1 {got}, expected {' or '.join(map(str, sorted(allowed)))}")
+        diff = float(np.max(np.abs(row - np.asarray(exp["probabilities"]))))
         if diff > tol:
-            failures.append(f"sample {sample['id']} (test #{sample['test_index']}): max abs probability "
-                            f"difference {diff:.3g} > {tol:g}")
+            failures.append(f"{where}: max abs probability difference {diff:.3g} > {tol:g}")
     return failures
