@@ -10,9 +10,12 @@ A stage is a module with
 
 and a frozen, validated config dataclass (``TrainConfig``, ``ConvertConfig``,
 ``CheckConfig``, ``ReportConfig``, ``GoldenConfig``; each has ``run_dir``).
-Its ``Result`` satisfies ``StageResult``. The CLI only turns flags into a
-config and prints ``result.summary()``; ``edgekit run`` drives the same
-protocol (edgekit.apps.pipeline), never a CLI ``main``.
+Its ``Result`` satisfies ``StageResult``. Each stage's CLI module (in the
+stage's folder) has ``add_arguments(parser)`` (its own flags),
+``config_from_args(args) -> Config`` and ``show(result) -> int`` (prints the
+result, returns the exit code); it never does the work itself. ``edgekit
+run`` drives the same protocol (edgekit.apps.pipeline): ``config_from_args``,
+``run``, ``show``, never a CLI ``main``.
 """
 from __future__ import annotations
 
@@ -36,9 +39,6 @@ class StageResult(Protocol):
     @property
     def ok(self) -> bool:
         """False when the stage ran but something in it failed (exit code 1)."""
-
-    def summary(self) -> str:
-        """What the CLI prints when the stage is done (tables, where things went)."""
 
     def failure(self) -> str | None:
         """One line saying what failed, or None when ``ok``."""
