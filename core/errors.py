@@ -50,3 +50,13 @@ class StageFailed(Exception):
     or failed its thresholds). Exit code 1; the stage's own summary says why."""
 
     exit_code = 1
+
+
+def first_line(e: BaseException, *, with_type: bool = False, limit: int = 300) -> str:
+    """The first line of a library exception's message (at most ``limit``
+    characters), for a one-line reason; ``with_type`` prefixes the class name."""
+    text = str(e).strip()
+    line = text.splitlines()[0][:limit] if text else ""
+    if not line:
+        return type(e).__name__
+    return f"{type(e).__name__}: {line}" if with_type else line
