@@ -10,9 +10,9 @@ id) and written with its model file and ``variant.json`` (schema
 Modules: ``config`` (ConvertConfig), ``recipe`` (loading and validating
 recipes), ``stage`` (``run`` -> ConvertResult, the summary table),
 ``tflite`` / ``coreml`` (the exporters and what a produced file contains),
-``finetune`` (tfmot QAT, pruning, clustering), ``quiet`` (holds back the
-converters' chatter), ``cli`` (``edgekit convert``). Nothing heavy is
-imported until it is used.
+``finetune`` (tfmot QAT, pruning, clustering), ``cli`` (``edgekit
+convert``); the converters' chatter is held back by ``edgekit.quiet``.
+Nothing heavy is imported until it is used.
 """
 
 __all__ = ["ConvertConfig", "ConvertResult", "run"]

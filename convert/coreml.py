@@ -16,7 +16,7 @@ Only the standard coremltools pipeline is used: edgekit's own numpy reader
 """
 from __future__ import annotations
 
-from edgekit.convert.quiet import quiet
+from edgekit.quiet import quiet
 from edgekit.convert.recipe import Recipe
 
 FILE_NAME = "Model.mlpackage"

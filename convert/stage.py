@@ -26,7 +26,7 @@ import numpy as np
 from edgekit import artifacts
 from edgekit.convert import recipe as recipes
 from edgekit.convert.config import ConvertConfig
-from edgekit.convert.quiet import quiet
+from edgekit.quiet import quiet
 from edgekit.errors import ArtifactError, ConfigError, OutputError
 from edgekit.progress import bar
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit.convert.quiet import quiet
+from edgekit.quiet import quiet
 from edgekit.convert.recipe import Recipe
 
 SIGNATURE = "serving_default"

@@ -227,7 +227,7 @@ def test_coreml_is_app_ready(convert_run, r, tiny_model):
 def _weights(mlmodel):
     from coremltools.optimize.coreml import decompress_weights, get_weights_metadata
 
-    from edgekit.convert.quiet import quiet
+    from edgekit.quiet import quiet
 
     with quiet():
         return {k: m.val for k, m in get_weights_metadata(decompress_weights(mlmodel), weight_threshold=2048).items()}
@@ -259,7 +259,7 @@ def test_coreml_pruned_reaches_target_sparsity(convert_run):
 def test_coreml_w8_weights_are_int8_affine(convert_run):
     from coremltools.optimize.coreml import get_weights_metadata
 
-    from edgekit.convert.quiet import quiet
+    from edgekit.quiet import quiet
 
     run_dir, _ = convert_run
     with quiet():
