@@ -95,19 +95,37 @@ def test_gate_collects_every_reason():
     wrong[:20] = (wrong[:20] + 1) % 3               # 10% flipped, all were right
     r = m.compare(labels, orig, onehot(wrong, hi=0.5))
     reasons = m.gate(r, m.DEFAULT_THRESHOLDS[m.Kind.FLOAT32])
-    assert any("agreement 90.00%" in s for s in reasons)
-    assert any("accuracy dropped 10.00 points" in s for s in reasons)
+    assert any("agreement 90.00%" in s and "exact 100% bar" in s for s in reasons)
     assert any("max abs probability difference" in s for s in reasons)
-    assert len(m.gate(r, m.DEFAULT_THRESHOLDS[m.Kind.QUANTIZED])) == 3  # agreement, drop, PSNR
+    q = m.gate(r, m.DEFAULT_THRESHOLDS[m.Kind.QUANTIZED])
+    assert len(q) == 4  # agreement, drop beyond the margin, significant drop, PSNR
+    assert any("accuracy dropped 10.00 points" in s for s in q) and any("significant drop" in s for s in q)
     assert m.gate(r, m.Thresholds()) == []   # nothing gated, PSNR above the absolute floor
 
 
-def test_gate_passes_identical_outputs_under_every_default():
-    labels = np.arange(10) % 3
+def test_gate_passes_identical_outputs_under_every_default_given_enough_images():
+    labels = np.arange(10000) % 3
     p = onehot(labels)
     r = m.compare(labels, p, p.copy())
     for kind in m.Kind:
         assert m.gate(r, m.DEFAULT_THRESHOLDS[kind]) == []
+    # 10 identical images show exactness (float32) but not a 99.5% lower bound
+    small = m.compare(labels[:10], p[:10], p[:10].copy())
+    assert m.gate(small, m.DEFAULT_THRESHOLDS[m.Kind.FLOAT32]) == []
+    assert any("needs about" in s for s in m.gate(small, m.DEFAULT_THRESHOLDS[m.Kind.QUANTIZED]))
+
+
+def test_comparison_carries_both_intervals_into_json():
+    labels = np.zeros(359, int)
+    orig = onehot(labels)
+    var = orig.copy()
+    var[:2] = onehot([1, 1])
+    r = m.compare(labels, orig, var)
+    assert r.agreement_ci == pytest.approx(m.wilson_interval(357, 359))
+    assert r.accuracy_change_ci == pytest.approx(tuple(100 * v for v in m.paired_change_interval(2, 0, 359)))
+    j = r.to_json()
+    assert j["agreement_ci"] == pytest.approx(list(r.agreement_ci)) and isinstance(j["agreement_ci"], list)
+    assert j["accuracy_change_ci"][0] < r.accuracy_change < j["accuracy_change_ci"][1] and j["confidence"] == 0.95
 
 
 def test_absolute_psnr_floor_applies_even_when_not_gated():
