@@ -3,7 +3,7 @@
 ``tiny_run``: a run directory whose ``model/`` is the ``cnn`` trained for one
 epoch on 3,000 MNIST training images (seed 0) and evaluated on 1,000 test
 images; built once per session. ``tiny_run_factory(model=..., **config)``
-builds (and caches) other tiny runs the same way.
+builds (and caches) other tiny runs the same way (support.runs.train_tiny_run).
 """
 from __future__ import annotations
 
@@ -15,24 +15,19 @@ import edgekit  # noqa: F401  (selects tf_keras before anything imports TensorFl
 
 os.environ.setdefault("EDGEKIT_PROGRESS", "0")
 
-TINY = dict(epochs=1, train_limit=3000, test_limit=1000, seed=0)
-
 
 @pytest.fixture(scope="session")
 def tiny_run_factory(tmp_path_factory):
     """``make(model="cnn", **overrides) -> Path`` of a run dir with a trained
     ``model/``; identical requests share one run."""
-    from edgekit.train import TrainConfig, run
+    from support.runs import TINY, train_tiny_run
 
     cache = {}
 
     def make(model: str = "cnn", **overrides):
-        kwargs = {**TINY, **overrides}
-        key = (model, tuple(sorted(kwargs.items())))
+        key = (model, tuple(sorted({**TINY, **overrides}.items())))
         if key not in cache:
-            run_dir = tmp_path_factory.mktemp(f"tiny-{model}")
-            run(TrainConfig(run=run_dir, model=model, **kwargs))
-            cache[key] = run_dir
+            cache[key] = train_tiny_run(tmp_path_factory.mktemp(f"tiny-{model}"), model, **overrides)
         return cache[key]
 
     return make

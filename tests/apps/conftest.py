@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_args import PIPELINE_ARGS
+from support.pipeline import PIPELINE_ARGS
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from edgekit import artifacts, cli, pipeline
 from edgekit.runtime import golden, report
 
-from pipeline_args import PIPELINE_ARGS, PIPELINE_VARIANTS
+from support.pipeline import PIPELINE_ARGS, PIPELINE_VARIANTS
 
 
 def _run(capsys, run_dir, *extra):

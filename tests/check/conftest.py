@@ -4,20 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.models import tiny_classifier
+from support.runs import copy_model, write_tflite_variant
 
 import edgekit  # noqa: F401  (selects tf_keras before TensorFlow loads)
-
-
-def _tiny_model(seed: int = 0):
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((28, 28, 1), name="image")
-    x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
-    x = keras.layers.MaxPooling2D(2)(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(10, activation="softmax", name="probabilities")(x)
-    return keras.Model(inp, x)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +23,7 @@ def tflite_models(tmp_path_factory, images):
     """{"keras": model, "fp32": path, "int8": path (int8 I/O), "uint8": path, "fixed": path (batch 1)}."""
     import tensorflow as tf
 
-    model = _tiny_model()
+    model = tiny_classifier()
     out = tmp_path_factory.mktemp("tflite")
 
     def convert(name, int_io=None, fixed=False):
@@ -56,41 +46,18 @@ def tflite_models(tmp_path_factory, images):
             "uint8": convert("uint8", tf.uint8), "fixed": convert("fixed", fixed=True)}
 
 
-def write_tflite_variant(run_dir: Path, recipe_id: str, content: bytes) -> Path:
-    """variants/<id>/ with model.tflite and a variant.json (schema edgekit.variant/1)
-    built from the recipe file of that id, as the convert stage writes it."""
-    import json
-
-    from edgekit import artifacts
-
-    recipe = json.loads(Path(edgekit.__file__).parent.parent.joinpath("convert", "recipes", f"{recipe_id}.json").read_text())
-    vdir = run_dir / "variants" / recipe_id
-    vdir.mkdir(parents=True)
-    (vdir / "model.tflite").write_bytes(content)
-    manifest = {
-        "schema": "edgekit.variant/1", "id": recipe_id, "format": "tflite", "platform": "android",
-        "recipe": recipe,
-        "source_model": {"manifest": "../../model/manifest.json",
-                         "sha256": artifacts.sha256_file(run_dir / "model" / "manifest.json")},
-        "file": artifacts.file_record(vdir / "model.tflite", vdir),
-        "zipped_bytes": artifacts.zipped_size(vdir / "model.tflite"),
-    }
-    artifacts.write_json(vdir / "variant.json", manifest)
-    return vdir
-
-
 @pytest.fixture(scope="session")
 def tflite_bytes(tiny_run):
     """{"tflite-fp32": bytes, "tflite-int8": bytes} converted here from tiny_run's model
     (int8 calibrated on 200 training images, int8 I/O)."""
     import tensorflow as tf
 
-    from edgekit import artifacts
-    from edgekit.train import data, models
+    from edgekit.rundir import ModelArtifact
+    from edgekit.train import data
 
-    manifest = artifacts.read_manifest(tiny_run / "model" / "manifest.json", "edgekit.model/1")
-    model = models.load_model(tiny_run / "model", manifest)
-    calib = data.to_float(data.load_from_manifest(manifest, tiny_run / "model").x_train[:200])
+    artifact = ModelArtifact.read(tiny_run)
+    model = artifact.load_keras()
+    calib = data.to_float(artifact.dataset().x_train[:200])
     fp32 = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -111,11 +78,8 @@ def make_run(tiny_run, tflite_bytes, tmp_path):
     """``make(variants=("tflite-fp32", "tflite-int8")) -> run dir``: a private copy of
     tiny_run's model/ (tiny_run itself is shared and never written) plus variants;
     an item ``(recipe_id, key)`` writes ``tflite_bytes[key]`` under that recipe's id."""
-    import shutil
-
     def make(variants=("tflite-fp32", "tflite-int8")):
-        run_dir = tmp_path / "run"
-        shutil.copytree(tiny_run / "model", run_dir / "model")
+        run_dir = copy_model(tiny_run, tmp_path / "run")
         for vid in variants:
             vid, content = (vid, tflite_bytes[vid]) if isinstance(vid, str) else (vid[0], tflite_bytes[vid[1]])
             write_tflite_variant(run_dir, vid, content)
@@ -128,13 +92,10 @@ def make_run(tiny_run, tflite_bytes, tmp_path):
 def converted_run(tiny_run, tmp_path_factory):
     """A private copy of tiny_run's model/ with coreml-fp32 and coreml-w8 converted
     by the convert stage (read-only for tests: copy it before damaging anything)."""
-    import shutil
-
     from edgekit.convert.config import ConvertConfig
     from edgekit.convert.stage import run as convert
 
-    run_dir = tmp_path_factory.mktemp("converted") / "run"
-    shutil.copytree(tiny_run / "model", run_dir / "model")
+    run_dir = copy_model(tiny_run, tmp_path_factory.mktemp("converted") / "run")
     result = convert(ConvertConfig(run_dir=run_dir, variants=("coreml-fp32", "coreml-w8")))
     assert result.ok, [(v.id, v.reason) for v in result.failed]
     return run_dir
@@ -151,15 +112,3 @@ def copy_run(tmp_path):
         return dst
 
     return copy
-
-
-def rehash_variant(vdir: Path) -> None:
-    """Re-record variant.json's file sha256/size after a test damaged the model
-    file on purpose, so the damage reaches the runtime rather than the hash check."""
-    import json
-
-    from edgekit import artifacts
-
-    man = json.loads((vdir / "variant.json").read_text())
-    man["file"] = artifacts.file_record(vdir / man["file"]["path"], vdir)
-    artifacts.write_json(vdir / "variant.json", man)

@@ -6,9 +6,12 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from support.cli import exit_2
+from support.runs import write_tflite_variant
+from support.trees import rehash_variant
+
 from edgekit.apps.cli import main
 from edgekit.runtime import check
-from tests.check.conftest import write_tflite_variant
 
 FAST = ["--latency-runs", "5"]
 
@@ -76,24 +79,15 @@ def test_limit_checks_first_n_images(make_run):
     assert math.isfinite(result.original["throughput_ips"])
 
 
-def one_line_exit_2(argv, capsys, *needles):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0, err
-    for n in needles:
-        assert n in err, err
-    return err
-
-
 def test_run_without_variants(make_run, capsys):
     run_dir = make_run(())
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "no variants", "edgekit convert")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "no variants", "edgekit convert")
 
 
 def test_variant_dir_without_manifest(make_run, capsys):
     run_dir = make_run(("tflite-fp32",))
     (run_dir / "variants" / "tflite-int8").mkdir()
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "tflite-int8", "no variant.json")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "tflite-int8", "no variant.json")
     assert not (run_dir / "check").exists()
 
 
@@ -101,34 +95,30 @@ def test_variant_dir_without_manifest(make_run, capsys):
 def test_broken_tflite(make_run, capsys, damage):
     """The model file is damaged and variant.json re-recorded to match it, so the
     damage reaches the runtime (not only the hash check)."""
-    from edgekit import artifacts
-
     run_dir = make_run(("tflite-fp32",))
     vdir = run_dir / "variants" / "tflite-fp32"
     good = (vdir / "model.tflite").read_bytes()
     (vdir / "model.tflite").write_bytes(good[: len(good) // 2] if damage == "truncated" else b"\x89PNG\r\n" + good[8:200])
-    man = json.loads((vdir / "variant.json").read_text())
-    man["file"] = artifacts.file_record(vdir / "model.tflite", vdir)
-    artifacts.write_json(vdir / "variant.json", man)
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "model.tflite")
+    rehash_variant(vdir)
+    exit_2(capsys, ["check", "--run", str(run_dir)], "model.tflite")
 
 
 def test_changed_model_file_is_caught_by_hash(make_run, capsys):
     run_dir = make_run(("tflite-fp32",))
     with open(run_dir / "variants/tflite-fp32/model.tflite", "ab") as f:
         f.write(b"\0")
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "sha256 differs")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "sha256 differs")
 
 
 def test_foreign_variant_manifest(make_run, capsys):
     run_dir = make_run(("tflite-fp32",))
     (run_dir / "variants/tflite-fp32/variant.json").write_text('{"schema": "edgekit.model/1"}')
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "variant.json", "edgekit.variant/1")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "variant.json", "edgekit.variant/1")
 
 
 def test_unknown_variant_id(make_run, capsys):
     run_dir = make_run(("tflite-fp32",))
-    one_line_exit_2(["check", "--run", str(run_dir), "--variants", "tflite-int4"], capsys, "tflite-int4", "tflite-fp32")
+    exit_2(capsys, ["check", "--run", str(run_dir), "--variants", "tflite-int4"], "tflite-int4", "tflite-fp32")
 
 
 def test_input_shape_mismatch_names_the_variant(make_run, capsys):
@@ -142,7 +132,7 @@ def test_input_shape_mismatch_names_the_variant(make_run, capsys):
     content = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert()
     run_dir = make_run(())
     write_tflite_variant(run_dir, "tflite-fp32", content)
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "tflite-fp32", "32, 32, 1")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "tflite-fp32", "32, 32, 1")
 
 
 @pytest.mark.parametrize("flags,needle", [
@@ -156,18 +146,18 @@ def test_input_shape_mismatch_names_the_variant(make_run, capsys):
     (["--variants", ","], "--variants"),
 ])
 def test_bad_flags(tmp_path, capsys, flags, needle):
-    one_line_exit_2(["check", "--run", str(tmp_path), *flags], capsys, needle)
+    exit_2(capsys, ["check", "--run", str(tmp_path), *flags], needle)
 
 
 @pytest.mark.skipif(__import__("platform").system() == "Darwin", reason="the Core ML runtime exists on macOS")
 def test_coreml_backend_on_linux_is_a_config_error(make_run, capsys):
     run_dir = make_run(("tflite-fp32",))
     # a tflite variant cannot run on coreml, and coreml is unavailable here anyway
-    one_line_exit_2(["check", "--run", str(run_dir), "--backend", "coreml"], capsys, "--backend")
+    exit_2(capsys, ["check", "--run", str(run_dir), "--backend", "coreml"], "--backend")
 
 
 def test_missing_run_dir(tmp_path, capsys):
-    one_line_exit_2(["check", "--run", str(tmp_path / "nope")], capsys, "not found")
+    exit_2(capsys, ["check", "--run", str(tmp_path / "nope")], "not found")
 
 
 def test_check_cli_module_does_not_import_tensorflow():
@@ -213,7 +203,7 @@ def test_malformed_recipe_in_variant_manifest(make_run, capsys):
     man = json.loads(path.read_text())
     man["format"], man["recipe"] = "coreml", {"coreml": {"compression": {"method": "palettize", "nbits": "six"}}}
     path.write_text(json.dumps(man))
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "variant.json", "recipe")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "variant.json", "recipe")
 
 
 def test_input_dtype_mismatch_names_the_variant(make_run, capsys):
@@ -228,7 +218,7 @@ def test_input_dtype_mismatch_names_the_variant(make_run, capsys):
         keras.Model(inp, keras.layers.Dense(10, activation="softmax")(x))).convert()
     run_dir = make_run(())
     write_tflite_variant(run_dir, "tflite-fp32", content)
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "tflite-fp32", "dtype int32")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "tflite-fp32", "dtype int32")
 
 
 def test_nan_output_is_one_line_naming_the_file(make_run, capsys):
@@ -243,4 +233,4 @@ def test_nan_output_is_one_line_naming_the_file(make_run, capsys):
     content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     run_dir = make_run(())
     write_tflite_variant(run_dir, "tflite-fp32", content)
-    one_line_exit_2(["check", "--run", str(run_dir), "--limit", "20", *FAST], capsys, "model.tflite", "NaN")
+    exit_2(capsys, ["check", "--run", str(run_dir), "--limit", "20", *FAST], "model.tflite", "NaN")

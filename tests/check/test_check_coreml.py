@@ -5,11 +5,11 @@ import struct
 
 import numpy as np
 import pytest
+from support.cli import exit_2
+from support.trees import rehash_variant
 
 from edgekit.apps.cli import main
 from edgekit.runtime import backends
-from tests.check.conftest import rehash_variant
-from tests.check.test_check import one_line_exit_2
 
 FAST = ["--latency-runs", "3"]
 
@@ -31,7 +31,7 @@ def test_coreml_variants_run_on_mil_reference_and_are_labelled_so(converted_run,
 def test_explicit_coreml_backend_on_linux_says_why(converted_run, capsys):
     if platform.system() == "Darwin":
         pytest.skip("the Core ML runtime exists on macOS: asking for it is valid there")
-    one_line_exit_2(["check", "--run", str(converted_run), "--backend", "coreml"], capsys, "only on macOS")
+    exit_2(capsys, ["check", "--run", str(converted_run), "--backend", "coreml"], "only on macOS")
 
 
 def _weight_file(vdir):
@@ -70,8 +70,8 @@ def test_corrupt_mlpackage_is_one_line_exit_2(converted_run, copy_run, capsys, d
     vdir = run_dir / "variants" / "coreml-w8"
     damage(_weight_file(vdir))
     rehash_variant(vdir)
-    one_line_exit_2(["check", "--run", str(run_dir), "--variants", "coreml-w8", "--limit", "100",
-                     "--backend", "mil-reference"], capsys, "coreml-w8")
+    exit_2(capsys, ["check", "--run", str(run_dir), "--variants", "coreml-w8", "--limit", "100",
+                    "--backend", "mil-reference"], "coreml-w8")
     assert not (run_dir / "check").exists()
 
 
@@ -87,8 +87,8 @@ def test_mil_backend_checks_input_before_the_interpreter(converted_run):
 
 
 def test_litert_backend_on_coreml_variants_names_them(converted_run, capsys):
-    one_line_exit_2(["check", "--run", str(converted_run), "--backend", "litert"], capsys,
-                    "--backend", "coreml-fp32", "coreml-w8", "--variants")
+    exit_2(capsys, ["check", "--run", str(converted_run), "--backend", "litert"],
+           "--backend", "coreml-fp32", "coreml-w8", "--variants")
 
 
 def test_coreml_backend_glue_with_a_stand_in_runtime(converted_run, monkeypatch):

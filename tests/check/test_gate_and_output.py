@@ -4,11 +4,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from support.cli import exit_2
 
 import edgekit
 from edgekit.apps.cli import main
 from edgekit.runtime import check, metrics
-from tests.check.test_check import one_line_exit_2
 
 RECIPES = sorted(Path(edgekit.__file__).parent.parent.joinpath("convert", "recipes").glob("*.json"))
 EXPECTED_KIND = {
@@ -60,7 +60,7 @@ def test_failed_rerun_leaves_the_previous_check_intact(make_run, capsys):
     assert main(["check", "--run", str(run_dir), "--latency-runs", "3"]) == 0
     before = (run_dir / "check" / "results.json").read_bytes()
     (run_dir / "variants" / "tflite-fp32" / "model.tflite").write_bytes(b"garbage")
-    one_line_exit_2(["check", "--run", str(run_dir)], capsys, "model.tflite")
+    exit_2(capsys, ["check", "--run", str(run_dir)], "model.tflite")
     assert (run_dir / "check" / "results.json").read_bytes() == before
     assert sorted(p.name for p in run_dir.iterdir()) == ["check", "model", "variants"]  # no temp dirs left
 

@@ -9,7 +9,7 @@ for tests that convert (or fail to) on their own.
 from __future__ import annotations
 
 import pytest
-from convert_helpers import copy_model
+from support.runs import copy_model
 
 FINETUNE_LIMIT = 256
 CALIBRATION = 100
@@ -33,18 +33,18 @@ def fresh_run(tiny_run, tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_run):
-    """The Keras model of ``tiny_run`` and its manifest."""
-    from edgekit import artifacts
-    from edgekit.train import models
+    """The Keras model of ``tiny_run`` and its manifest (a dict)."""
+    from edgekit.rundir import ModelArtifact
 
-    manifest = artifacts.read_manifest(tiny_run / "model" / "manifest.json", "edgekit.model/1")
-    return models.load_model(tiny_run / "model", manifest), manifest
+    model = ModelArtifact.read(tiny_run)
+    return model.load_keras(), model.manifest
 
 
 @pytest.fixture(scope="session")
-def tiny_test_images(tiny_run, tiny_model):
+def tiny_test_images(tiny_run):
     """200 float32 test images and labels of the tiny run's own split."""
+    from edgekit.rundir import ModelArtifact
     from edgekit.train import data
 
-    ds = data.load_from_manifest(tiny_model[1], tiny_run / "model")
+    ds = ModelArtifact.read(tiny_run).dataset()
     return data.to_float(ds.x_test[:200]), ds.y_test[:200]

@@ -19,7 +19,7 @@ def full(tiny_run_factory, tmp_path_factory):
     from edgekit.convert.stage import run
     from edgekit.train import data, models
 
-    from convert_helpers import copy_model
+    from support.runs import copy_model
 
     trained = tiny_run_factory("cnn", epochs=None, train_limit=None, test_limit=None)
     run_dir = copy_model(trained, tmp_path_factory.mktemp("convert-full"))

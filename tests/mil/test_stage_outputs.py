@@ -9,7 +9,7 @@ import pytest
 
 from edgekit.runtime import mil
 
-from test_weights import differing_weights
+from support.mil import differing_weights
 
 FP32_ATOL = 1e-5  # see test_interpreter.py
 

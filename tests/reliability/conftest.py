@@ -8,7 +8,7 @@ Catalogue cases copy it and damage the copy.
 
 ``case_root``: an empty directory whose path contains spaces and non-ASCII
 characters (every catalogue case runs under it), world-readable so a case can
-drop root privileges (``rel_helpers.as_nobody``) to make a permission error
+drop root privileges (``support.trees.as_nobody``) to make a permission error
 real even when the tests run as root.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from support.runs import copy_model
 
 BASE_VARIANTS = ("tflite-fp32", "tflite-dynamic-int8", "coreml-fp32")
 
@@ -29,9 +30,7 @@ def rel_base(tiny_run, tmp_path_factory):
     from edgekit.convert.stage import run as convert
     from edgekit.runtime import check
 
-    run_dir = tmp_path_factory.mktemp("rel-base") / "run"
-    run_dir.mkdir()
-    shutil.copytree(tiny_run / "model", run_dir / "model")
+    run_dir = copy_model(tiny_run, tmp_path_factory.mktemp("rel-base") / "run")
     result = convert(ConvertConfig(run_dir=run_dir, variants=BASE_VARIANTS))
     assert result.ok, [v.reason for v in result.failed]
     check.run(check.CheckConfig(run_dir=run_dir, limit=200, latency_runs=2, warmup_runs=0))

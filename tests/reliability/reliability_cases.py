@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from rel_helpers import copy_run, edit_json, rehash_keras, rehash_variant
+from support.trees import copy_run, edit_json, rehash_keras, rehash_variant
 
 
 @dataclass

@@ -11,10 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from rel_helpers import as_nobody, diff, snapshot
-from reliability_cases import CASES, Ctx, markdown_table
+from support.cli import error_line, run_main
+from support.trees import assert_unchanged, snapshot
 
-from edgekit.apps import cli
+# the catalogue is this folder's data, imported relatively: only the
+# reliability tests can see it (pytest's importlib mode makes this folder a package)
+from .reliability_cases import CASES, Ctx, markdown_table
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md"
 
@@ -30,28 +32,16 @@ def test_bad_input(case, rel_base, case_root, monkeypatch, capsys):
     ctx = Ctx(root=case_root, base=rel_base, monkeypatch=monkeypatch)
     argv = case.setup(ctx)
     before = snapshot(case_root)
-    capsys.readouterr()
-    if case.nobody:
-        with as_nobody():
-            code = cli.main(argv)
-    else:
-        code = cli.main(argv)
+    code, out, err = run_main(argv, capsys, nobody=case.nobody)
     monkeypatch.undo()
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert code == 2, f"exit {code}; stderr: {err[-2000:]}"
-    assert len(lines) == 1, f"expected one line, got: {err!r}"
-    assert "Traceback" not in err + out
-    line = lines[0]
-    assert line.startswith("edgekit: error: "), line
+    line = error_line(code, out, err)
     expected = case.expect if isinstance(case.expect, tuple) else (case.expect,)
     assert any(e.lower() in line.lower() for e in expected), line
     if case.where is not None:
         # the location comes first: "<where>: <problem>"
         where_part = line[len("edgekit: error: "):].split(": ", 1)[0]
         assert case.where.lower() in where_part.lower() or case.where.lower() in line.lower(), line
-    after = snapshot(case_root)
-    assert before == after, "case directory changed:\n" + "\n".join(diff(before, after))
+    assert_unchanged(before, case_root)
     if case.post:
         case.post(ctx)
 
@@ -64,6 +54,6 @@ def _doc_ids() -> list[str]:
 def test_docs_table_matches_the_cases():
     """Every case id in the code is in docs/RELIABILITY.md and vice versa, in
     the same order and with the same text (regenerate with
-    ``python tests/reliability/reliability_cases.py``)."""
+    ``PYTHONPATH=tests python tests/reliability/reliability_cases.py``)."""
     assert _doc_ids() == [c.id for c in CASES]
     assert markdown_table() in DOC.read_text(encoding="utf-8")

@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import TESTS_DIR
+from support.fuzz import mutate
 
 from edgekit.errors import EdgekitError
 
@@ -32,27 +34,6 @@ FAST, SLOW = 200, 1000
 DEADLINE_MS = 5000  # one example; a hang or quadratic blow-up fails
 COMMON = dict(deadline=DEADLINE_MS, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                            HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def mutate(data: bytes, draw) -> bytes:
-    """Truncate, bit-flip, overwrite a 4/8-byte word, or splice random bytes."""
-    b = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        how = draw(st.sampled_from(["truncate", "flip", "word", "splice"]))
-        if not b:
-            break
-        pos = draw(st.integers(0, len(b) - 1))
-        if how == "truncate":
-            del b[pos:]
-        elif how == "flip":
-            b[pos] ^= 1 << draw(st.integers(0, 7))
-        elif how == "word":
-            width = draw(st.sampled_from([4, 8]))
-            word = draw(st.sampled_from([0, 1, 0xFF, 0x7FFFFFFF, 0xFFFFFFFF, 2**63 - 1, 2**64 - 1, 64, len(b)]))
-            b[pos:pos + width] = (word % 2 ** (8 * width)).to_bytes(width, "little" if draw(st.booleans()) else "big")
-        else:
-            b[pos:pos] = draw(st.binary(max_size=64))
-    return bytes(b)
 
 
 # ------------------------------------------------------------------ IDX
@@ -279,8 +260,7 @@ from edgekit.errors import EdgekitError
 from edgekit.runtime.backends import LiteRTBackend
 import numpy as np
 from hypothesis import given, settings, HealthCheck, strategies as st
-sys.path.insert(0, os.environ["REL_DIR"])
-from test_rel_fuzz import mutate
+from support.fuzz import mutate
 src = Path(sys.argv[1]).read_bytes()
 n = int(sys.argv[2])
 work = Path(tempfile.mkdtemp()) / "model.tflite"
@@ -305,8 +285,8 @@ print("ok")
 
 def _run_tflite_fuzz(n, rel_base, tmp_path):
     src = rel_base / "variants" / "tflite-fp32" / "model.tflite"
-    env = {**os.environ, "REL_DIR": str(Path(__file__).parent), "REL_LAST": str(tmp_path / "last"),
-           "EDGEKIT_PROGRESS": "0"}
+    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))  # the child imports support
+    env = {**os.environ, "PYTHONPATH": path, "REL_LAST": str(tmp_path / "last"), "EDGEKIT_PROGRESS": "0"}
     proc = subprocess.run([sys.executable, "-c", CHILD, str(src), str(n)], env=env, capture_output=True, text=True,
                           timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, (f"LiteRT open died (exit {proc.returncode}) on a damaged .tflite:\n"

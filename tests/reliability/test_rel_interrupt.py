@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from rel_helpers import copy_run, diff, snapshot
+from support.trees import copy_run, diff, snapshot
 
-from edgekit import artifacts, cli
+from edgekit import artifacts
+from edgekit.apps import cli
 
 POLL_TIMEOUT = 300
 

@@ -12,7 +12,7 @@ import json
 import re
 
 import numpy as np
-from rel_helpers import copy_run, edit_json
+from support.trees import copy_run, edit_json
 
 from edgekit.apps import cli
 

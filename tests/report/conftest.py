@@ -1,10 +1,10 @@
 """Fixtures for the report tests: synthetic check results built by
-report_samples.make_report_data (the integration test uses a real tiny run)."""
+support.report_samples.make_report_data (the integration test uses a real tiny run)."""
 from __future__ import annotations
 
 import pytest
 
-from report_samples import HOSTILE_NAMES, make_report_data
+from support.report_samples import HOSTILE_NAMES, make_report_data
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from edgekit.apps.doctor import find_chromium
 from edgekit.runtime import report
 
-from report_samples import HOSTILE_NAMES
+from support.report_samples import HOSTILE_NAMES
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install -y chromium, "

@@ -14,7 +14,7 @@ from edgekit import artifacts
 from edgekit.errors import ArtifactError
 from edgekit.runtime import report
 
-from report_samples import HOSTILE_NAMES, make_report_data
+from support.report_samples import HOSTILE_NAMES, make_report_data
 
 
 class _Collect(HTMLParser):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from train_helpers import make_idx_dir, make_image_folder
+from support.datasets import make_idx_dir, make_image_folder
 
 
 @pytest.fixture

@@ -7,30 +7,15 @@ import struct
 
 import numpy as np
 import pytest
-from train_helpers import make_idx_dir, make_image_folder
+from support.cli import exit_2
+from support.datasets import make_idx_dir, make_image_folder
 
-from edgekit.apps.cli import main
 from edgekit.train.idx import write_idx
 
 
-def snapshot(path):
-    if not path.exists():
-        return None
-    return sorted((p.relative_to(path).as_posix(), p.stat().st_mtime_ns, p.is_file() and p.read_bytes())
-                  for p in path.rglob("*"))
-
-
 def fails_cleanly(capsys, argv, run_dir, *fragments):
-    before = snapshot(run_dir)
-    code = main(["train", "--run", str(run_dir), *argv])
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("edgekit: error: ")
-    for frag in fragments:
-        assert frag in err, err
-    assert snapshot(run_dir) == before
-    return err
+    """`edgekit train --run <run_dir> <argv>`: exit 2, one line with every fragment, run_dir untouched."""
+    return exit_2(capsys, ["train", "--run", str(run_dir), *argv], *fragments, unchanged=run_dir)
 
 
 def test_missing_data_dir(tmp_path, capsys):

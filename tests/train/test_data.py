@@ -13,7 +13,7 @@ from edgekit.errors import ConfigError, DataError
 from edgekit.train import data
 from edgekit.train.idx import read_idx, write_idx
 
-from train_helpers import make_idx_dir, make_image_folder
+from support.datasets import make_idx_dir, make_image_folder
 
 
 @pytest.mark.parametrize("compress", [True, False])

@@ -141,7 +141,7 @@ def test_interrupted_training_leaves_no_model_dir(tmp_path):
 
 
 def test_image_folder_end_to_end(tmp_path, capsys):
-    from train_helpers import make_image_folder
+    from support.datasets import make_image_folder
 
     root = make_image_folder(tmp_path / "img", classes=("b", "a", "c"), per_class=8, split=True)
     run_dir = tmp_path / "run"

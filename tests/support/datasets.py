@@ -1,12 +1,13 @@
-"""Builders of tiny IDX and image-folder datasets for the training stage's tests."""
+"""Tiny IDX and image-folder datasets, written from seeded random pixels."""
 from __future__ import annotations
 
 import numpy as np
-from edgekit.train.idx import write_idx
 
 
 def make_idx_dir(path, n_train=60, n_test=20, classes=3, size=8, seed=0, compress=True):
     """Four IDX files of random ``size``x``size`` images with labels 0..classes-1."""
+    from edgekit.train.idx import write_idx
+
     rng = np.random.default_rng(seed)
     path.mkdir(parents=True, exist_ok=True)
     ext = ".gz" if compress else ""
@@ -17,6 +18,7 @@ def make_idx_dir(path, n_train=60, n_test=20, classes=3, size=8, seed=0, compres
 
 
 def make_image_folder(path, classes=("cat", "dog"), per_class=6, size=(12, 10), split=False, seed=0):
+    """``<path>[/train|/test]/<class>/<i>.png|jpg``: random RGB images, PNG and JPEG alternating."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -28,4 +30,3 @@ def make_image_folder(path, classes=("cat", "dog"), per_class=6, size=(12, 10), 
                 img = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
                 Image.fromarray(img, "RGB").save(d / f"{i}.{'png' if i % 2 else 'jpg'}")
     return path
-
