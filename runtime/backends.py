@@ -30,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from edgekit import quiet
 from edgekit.errors import ConfigError, ModelFileError, ShapeError
 
 # Images per interpreter call when predicting a large batch: big enough to
@@ -136,7 +137,6 @@ class LiteRTBackend(Backend):
 
     def __init__(self, path: str | os.PathLike, num_threads: int = NUM_THREADS, chunk: int = DEFAULT_CHUNK):
         super().__init__(path)
-        from ai_edge_litert.interpreter import Interpreter
 
         try:
             with open(self.path, "rb") as f:
@@ -146,8 +146,7 @@ class LiteRTBackend(Backend):
         if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
             raise ModelFileError(self.path, "not a TensorFlow Lite model (no 'TFL3' identifier)")
         try:
-            self._interp = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interp.allocate_tensors()
+            self._interp = quiet.litert_interpreter(model_path=str(self.path), num_threads=num_threads)
         except (ValueError, RuntimeError) as e:
             raise ModelFileError(self.path, f"LiteRT cannot load this model (truncated or corrupt?): {_first_line(e)}") from None
         ins, outs = self._interp.get_input_details(), self._interp.get_output_details()
@@ -227,7 +226,7 @@ class CoreMLBackend(Backend):
         super().__init__(path)
         if not coreml_runtime_available():
             raise ConfigError("--backend coreml", COREML_UNAVAILABLE)
-        import coremltools as ct
+        ct = quiet.import_coremltools()
 
         try:
             self._model = ct.models.MLModel(str(self.path), compute_units=ct.ComputeUnit[compute_units])
