@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import quiet
 from edgekit.errors import ArtifactError, ModelFileError, ShapeError
 from edgekit.runtime.mil import ops
 from edgekit.runtime.mil.blob import WeightFile, unpack_bits
@@ -247,7 +248,7 @@ class Program:
         if size > MAX_MODEL_BYTES:
             raise ModelFileError(model_file, f"{size} bytes, more than the {MAX_MODEL_BYTES} a model spec may be")
         from google.protobuf.message import DecodeError
-        from coremltools.proto import Model_pb2
+        Model_pb2 = quiet.import_module("coremltools.proto.Model_pb2")  # coremltools' import-time warnings held
 
         spec = Model_pb2.Model()
         try:
