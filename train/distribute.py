@@ -58,7 +58,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from edgekit import artifacts
+from edgekit import artifacts, quiet
 from edgekit.errors import ConfigError
 from edgekit.train.config import Strategy, TrainConfig
 
@@ -403,7 +403,7 @@ def plan(config: TrainConfig, check_output: Callable[[TrainConfig], None] | None
         check_output(config)
     if name == Strategy.default.value:
         return p
-    import tensorflow as tf
+    tf = quiet.import_tensorflow()  # TensorFlow's start-up lines held back
 
     if name == Strategy.mirrored.value:
         p.strategy = tf.distribute.MirroredStrategy()

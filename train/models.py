@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from edgekit import quiet
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
 
 MODELS = ("linear", "cnn", "deep", "mobile")
@@ -126,7 +127,7 @@ def load_model(model_dir: str | os.PathLike, manifest: dict):
     actual = artifacts.sha256_file(path)
     if actual != expected:
         raise ModelFileError(path, "sha256 differs from the manifest: the model file was changed or replaced")
-    import tf_keras as keras
+    keras = quiet.import_keras()  # TensorFlow's start-up lines held back
 
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit import artifacts
+from edgekit import artifacts, quiet
 from edgekit.errors import OutputError
 from edgekit.train import distribute
 from edgekit.train.config import TrainConfig
@@ -148,7 +148,7 @@ def _scalar_log_callback(tf, keras, log_dir: Path):
 def evaluate(model, x_uint8: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int = 500) -> dict:
     """Accuracy, per-class accuracy and confusion matrix (rows: true class)
     of ``model`` on uint8 images."""
-    probs = model.predict(to_float(x_uint8), batch_size=batch_size, verbose=0)
+    probs = quiet.call(model.predict, to_float(x_uint8), batch_size=batch_size, verbose=0)  # tf.data's NodeDef log line
     pred = probs.argmax(1)
     cm = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(cm, (y, pred), 1)
@@ -161,7 +161,7 @@ def evaluate(model, x_uint8: np.ndarray, y: np.ndarray, num_classes: int, batch_
 def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, callbacks=(), plan=None):
     """Build and fit the model on ``ds`` (config must be resolved); returns
     (model, history dict, epochs_run, seconds)."""
-    import tensorflow as tf
+    tf = quiet.import_tensorflow()
     import tf_keras as keras
 
     keras.utils.set_random_seed(config.seed)
@@ -268,4 +268,4 @@ def _write_plots(out: Path, model, ds: Dataset, test: dict, history: dict) -> di
     """Plots and the projector export; returns the manifest's "plots" and "projector" sections."""
     from edgekit.train import plots
 
-    return plots.write_all(out, model, ds, test, history)
+    return quiet.call(plots.write_all, out, model, ds, test, history)  # predictions log tf.data's NodeDef line
