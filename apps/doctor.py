@@ -23,6 +23,7 @@ import subprocess
 import sys
 from typing import Callable
 
+from edgekit import quiet
 from edgekit.artifacts import cpu_description
 from edgekit.errors import ConfigError
 
@@ -109,8 +110,9 @@ def find_chromium(explicit: str | None = None) -> str | None:
 # ---------------------------------------------------------------- checks
 
 def _import(name: str):
-    """Import a module by name (one seam, so tests can simulate a missing one)."""
-    return importlib.import_module(name)
+    """Import a module by name (one seam, so tests can simulate a missing one),
+    its import-time chatter held: this command says what that chatter means."""
+    return quiet.import_module(name)
 
 
 def _version(dist: str) -> str | None:
