@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit import quiet
-from edgekit.errors import ConfigError, ModelFileError, ShapeError
+from edgekit.errors import ConfigError, ModelFileError, ShapeError, first_line
 
 # Images per interpreter call when predicting a large batch: big enough to
 # amortize the per-call overhead, small enough to keep activations in cache.
@@ -148,7 +148,7 @@ class LiteRTBackend(Backend):
         try:
             self._interp = quiet.litert_interpreter(model_path=str(self.path), num_threads=num_threads)
         except (ValueError, RuntimeError) as e:
-            raise ModelFileError(self.path, f"LiteRT cannot load this model (truncated or corrupt?): {_first_line(e)}") from None
+            raise ModelFileError(self.path, f"LiteRT cannot load this model (truncated or corrupt?): {first_line(e)}") from None
         ins, outs = self._interp.get_input_details(), self._interp.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ModelFileError(self.path, f"expected one input and one output, found {len(ins)} and {len(outs)}")
@@ -191,7 +191,7 @@ class LiteRTBackend(Backend):
         except (ValueError, RuntimeError) as e:
             # a damaged file can load and still fail at run time ("Input tensor
             # 5 lacks data", found by the 1,000-example fuzz)
-            raise ModelFileError(self.path, f"LiteRT cannot run this model (corrupt?): {_first_line(e)}") from None
+            raise ModelFileError(self.path, f"LiteRT cannot run this model (corrupt?): {first_line(e)}") from None
 
     def _predict_chunks(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
@@ -205,11 +205,6 @@ class LiteRTBackend(Backend):
                 part = np.concatenate([part, np.zeros((self.fixed_batch - m, *self.image_shape), np.float32)])
             outs.append(self._run(np.ascontiguousarray(part))[:m])
         return np.concatenate(outs)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 # ---------------------------------------------------------- Core ML (macOS)
@@ -232,7 +227,7 @@ class CoreMLBackend(Backend):
             self._model = ct.models.MLModel(str(self.path), compute_units=ct.ComputeUnit[compute_units])
             spec = self._model.get_spec()
         except Exception as e:  # coremltools raises bare Exceptions for bad packages
-            raise ModelFileError(self.path, f"Core ML cannot load this package: {_first_line(e)}") from None
+            raise ModelFileError(self.path, f"Core ML cannot load this package: {first_line(e)}") from None
         desc = spec.description
         if len(desc.input) != 1:
             raise ModelFileError(self.path, f"expected one input, found {len(desc.input)}")
