@@ -1,0 +1,182 @@
+// The model contract as the golden kit states it (input name, size, colour,
+// preprocessing, class labels), and the pixel preprocessing that turns a
+// grayscale or RGB(A) pixel buffer into the values the model takes: what
+// edgekit fed the model when it computed the kit's expected outputs.
+//
+// Resizing is not done here: a buffer must already be the model's size
+// (on a phone, Vision or Core Graphics scales the image first; only a Mac
+// and a device can check that step).
+import Foundation
+
+/// The channel order a model takes.
+public enum ColorOrder: String, Equatable {
+    case grayscale, rgb, bgr
+
+    public var channels: Int { self == .grayscale ? 1 : 3 }
+}
+
+/// value = (pixel * scale - mean[c]) / std[c], per model channel c.
+public struct Preprocessing: Equatable {
+    public let scale: Double
+    public let mean: [Double]
+    public let std: [Double]
+
+    public init(scale: Double, mean: [Double], std: [Double]) {
+        self.scale = scale
+        self.mean = mean
+        self.std = std
+    }
+
+    /// The model input value of an 8-bit `pixel` in model channel `channel`,
+    /// computed in Double and rounded once to Float (as float32 p / 255 is).
+    public func value(_ pixel: UInt8, channel: Int) -> Float {
+        Float((Double(pixel) * scale - mean[channel]) / std[channel])
+    }
+}
+
+/// What a model expects, read from a checked kit.
+public struct KitModelContract: Equatable {
+    public let inputName: String
+    public let width: Int
+    public let height: Int
+    public let color: ColorOrder
+    public let preprocessing: Preprocessing
+    public let classLabels: [String]
+
+    public var channels: Int { color.channels }
+    /// Input values per image: height x width x channels.
+    public var valueCount: Int { width * height * channels }
+
+    public init(inputName: String, width: Int, height: Int, color: ColorOrder, preprocessing: Preprocessing,
+                classLabels: [String]) {
+        self.inputName = inputName
+        self.width = width
+        self.height = height
+        self.color = color
+        self.preprocessing = preprocessing
+        self.classLabels = classLabels
+    }
+
+    public init(kit: GoldenKit) {
+        // GoldenKit.decode has checked channels, colour, mean and std agree.
+        let input = kit.model.input
+        inputName = input.name
+        width = input.width
+        height = input.height
+        color = ColorOrder(rawValue: input.color) ?? .grayscale
+        let c = color.channels
+        preprocessing = Preprocessing(scale: input.scale, mean: input.mean ?? Array(repeating: 0, count: c),
+                                      std: input.std ?? Array(repeating: 1, count: c))
+        classLabels = kit.model.classNames
+    }
+
+    /// The model input values (row-major, top row first, channels
+    /// interleaved in the model's colour order) for `image`.
+    public func inputValues(_ image: PixelImage) throws -> [Float] {
+        guard image.width == width, image.height == height else {
+            throw PixelError.size(got: "\(image.width)x\(image.height)", needed: "\(width)x\(height)")
+        }
+        // Where each model channel is in the buffer's pixel.
+        let source: [Int]
+        switch (color, image.format) {
+        case (.grayscale, .gray8): source = [0]
+        case (.rgb, .rgb8), (.rgb, .rgba8): source = [0, 1, 2]
+        case (.bgr, .rgb8), (.bgr, .rgba8): source = [2, 1, 0]
+        case (.rgb, .bgra8): source = [2, 1, 0]
+        case (.bgr, .bgra8): source = [0, 1, 2]
+        default: throw PixelError.format(got: image.format, model: color)
+        }
+        var out: [Float] = []
+        out.reserveCapacity(valueCount)
+        let step = image.format.bytesPerPixel
+        for y in 0..<height {
+            let row = y * image.bytesPerRow
+            for x in 0..<width {
+                let px = row + x * step
+                for (c, offset) in source.enumerated() {
+                    out.append(preprocessing.value(image.bytes[px + offset], channel: c))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The model input values for one of the kit's samples (its `pixels`).
+    public func inputValues(_ sample: GoldenSample) throws -> [Float] {
+        try inputValues(PixelImage(sample: sample, width: width, height: height, channels: channels))
+    }
+
+    /// The `k` most probable classes with their labels, most probable first.
+    public func topK(_ probabilities: [Double], k: Int) throws -> [(label: String, probability: Double)] {
+        guard probabilities.count == classLabels.count else {
+            throw PixelError.classes(got: probabilities.count, needed: classLabels.count)
+        }
+        return EdgekitKit.topK(probabilities, k: k).map { (classLabels[$0.index], $0.probability) }
+    }
+}
+
+/// How a pixel's bytes are laid out in a buffer.
+public enum PixelFormat: Equatable {
+    /// one byte per pixel (Core Video OneComponent8)
+    case gray8
+    /// R, G, B
+    case rgb8
+    /// R, G, B, A (alpha ignored)
+    case rgba8
+    /// B, G, R, A (Core Video 32BGRA; alpha ignored)
+    case bgra8
+
+    public var bytesPerPixel: Int {
+        switch self {
+        case .gray8: return 1
+        case .rgb8: return 3
+        case .rgba8, .bgra8: return 4
+        }
+    }
+}
+
+public enum PixelError: Error, Equatable, CustomStringConvertible {
+    case size(got: String, needed: String)
+    case format(got: PixelFormat, model: ColorOrder)
+    case buffer(String)
+    case classes(got: Int, needed: Int)
+
+    public var description: String {
+        switch self {
+        case .size(let got, let needed): return "the image is \(got), the model takes \(needed) (resize it first)"
+        case .format(let got, let model): return "a \(got) buffer cannot feed a \(model.rawValue) model"
+        case .buffer(let why): return "bad pixel buffer: \(why)"
+        case .classes(let got, let needed): return "\(got) probabilities for \(needed) class labels"
+        }
+    }
+}
+
+/// An 8-bit pixel buffer: `bytesPerRow` may pad rows (as Core Video's do).
+public struct PixelImage {
+    public let width: Int
+    public let height: Int
+    public let format: PixelFormat
+    public let bytesPerRow: Int
+    public let bytes: [UInt8]
+
+    public init(width: Int, height: Int, format: PixelFormat, bytesPerRow: Int? = nil, bytes: [UInt8]) throws {
+        let row = bytesPerRow ?? width * format.bytesPerPixel
+        guard width > 0, height > 0 else { throw PixelError.buffer("\(width)x\(height) pixels") }
+        guard row >= width * format.bytesPerPixel else {
+            throw PixelError.buffer("\(row) bytes per row for \(width) \(format) pixels")
+        }
+        guard bytes.count >= row * (height - 1) + width * format.bytesPerPixel else {
+            throw PixelError.buffer("\(bytes.count) bytes for \(height) rows of \(row)")
+        }
+        self.width = width
+        self.height = height
+        self.format = format
+        self.bytesPerRow = row
+        self.bytes = bytes
+    }
+
+    /// A kit sample's pixels (gray, or interleaved RGB when channels = 3).
+    public init(sample: GoldenSample, width: Int, height: Int, channels: Int) throws {
+        try self.init(width: width, height: height, format: channels == 3 ? .rgb8 : .gray8, bytes: sample.pixels)
+    }
+}

@@ -1,0 +1,129 @@
+// The real kit decodes into the package's types, and a damaged kit is one
+// GoldenKitError naming the file and what is wrong: a truncated golden.json,
+// a wrong schema, counts that disagree, a missing PNG.
+import Foundation
+import XCTest
+@testable import EdgekitKit
+
+final class KitLoaderTests: XCTestCase {
+    func testTheRealKitDecodes() throws {
+        let kit = try Fixtures.kit()
+        XCTAssertEqual(kit.schema, GoldenKit.supportedSchema)
+        XCTAssertEqual(kit.count, kit.samples.count)
+        XCTAssertGreaterThan(kit.count, 0)
+        let contract = KitModelContract(kit: kit)
+        XCTAssertEqual(contract.inputName, kit.model.input.name)
+        XCTAssertEqual(contract.color, .grayscale)  // edgekit golden writes grayscale kits only (so far)
+        XCTAssertEqual(contract.classLabels.count, kit.model.output.classes)
+        XCTAssertEqual(contract.preprocessing, Preprocessing(scale: 1 / 255, mean: [0], std: [1]))
+        for sample in kit.samples {
+            XCTAssertEqual(sample.pixels.count, contract.valueCount, sample.id)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: Fixtures.kitFolder.appendingPathComponent(sample.png).path))
+            XCTAssertEqual(sample.original.probabilities.count, contract.classLabels.count)
+        }
+        XCTAssertFalse(kit.variants.isEmpty)
+        for (id, v) in kit.variants {
+            XCTAssertEqual(v.expected.count, kit.count, id)
+            XCTAssertFalse(id.contains("_"), "variant ids are hyphenated: convertFromSnakeCase would rename \(id)")
+        }
+        if let ios = kit.recommended["ios"] ?? nil { XCTAssertEqual(try kit.variant(ios).format, "coreml") }
+        XCTAssertTrue(kit.variants.values.contains { !$0.knownFlips.isEmpty }, "the fixture kit has known flips")
+    }
+
+    // MARK: damaged kits
+
+    private func expectError(_ kind: GoldenKitError.Kind, in folder: URL, mentioning words: [String],
+                             file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try GoldenKit.load(from: folder), file: file, line: line) { error in
+            guard let e = error as? GoldenKitError else {
+                return XCTFail("not a GoldenKitError: \(error)", file: file, line: line)
+            }
+            XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
+            XCTAssertTrue(e.file.hasSuffix("golden.json"), e.file, file: file, line: line)
+            let text = "\(e)"
+            XCTAssertFalse(text.contains("\n"), "one line: \(text)", file: file, line: line)
+            for w in words { XCTAssertTrue(text.contains(w), "\"\(text)\" does not say \"\(w)\"", file: file, line: line) }
+        }
+    }
+
+    private func edit(_ folder: URL, _ change: (inout [String: Any]) -> Void) throws {
+        let url = folder.appendingPathComponent(GoldenKit.fileName)
+        var top = try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as! [String: Any]
+        change(&top)
+        try JSONSerialization.data(withJSONObject: top).write(to: url)
+    }
+
+    func testTruncatedGoldenJSON() throws {
+        let folder = try copyOfKit()
+        let url = folder.appendingPathComponent(GoldenKit.fileName)
+        let data = try Data(contentsOf: url)
+        try data.prefix(data.count / 2).write(to: url)
+        expectError(.notJSON, in: folder, mentioning: ["not valid JSON", "truncated", "\(data.count / 2) bytes"])
+    }
+
+    func testWrongSchema() throws {
+        let folder = try copyOfKit()
+        try edit(folder) { $0["schema"] = "edgekit.golden/2" }
+        expectError(.wrongSchema, in: folder, mentioning: ["\"edgekit.golden/2\"", "reads \"edgekit.golden/1\""])
+    }
+
+    func testNoSchema() throws {
+        let folder = try copyOfKit()
+        try edit(folder) { $0["schema"] = nil }
+        expectError(.wrongSchema, in: folder, mentioning: ["schema missing"])
+    }
+
+    func testCountThatDisagreesWithTheSamples() throws {
+        let folder = try copyOfKit()
+        var n = 0
+        try edit(folder) { n = ($0["samples"] as! [Any]).count; $0["count"] = n + 1 }
+        expectError(.inconsistent, in: folder, mentioning: ["count is \(n + 1) but there are \(n) samples"])
+    }
+
+    func testExpectedOutputsThatDisagreeWithTheSamples() throws {
+        let folder = try copyOfKit()
+        var id = ""
+        try edit(folder) { top in
+            var variants = top["variants"] as! [String: Any]
+            id = variants.keys.sorted()[0]
+            var v = variants[id] as! [String: Any]
+            v["expected"] = Array((v["expected"] as! [Any]).dropLast())
+            variants[id] = v
+            top["variants"] = variants
+        }
+        expectError(.inconsistent, in: folder, mentioning: ["variants.\(id).expected has"])
+    }
+
+    func testPixelsThatDisagreeWithTheInputSize() throws {
+        let folder = try copyOfKit()
+        try edit(folder) { top in
+            var samples = top["samples"] as! [[String: Any]]
+            samples[1]["pixels"] = [0, 1, 2]
+            top["samples"] = samples
+        }
+        expectError(.inconsistent, in: folder, mentioning: ["samples[1].pixels has 3 values"])
+    }
+
+    func testMissingPNG() throws {
+        let folder = try copyOfKit()
+        let kit = try GoldenKit.load(from: folder)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent(kit.samples[2].png))
+        expectError(.missingPNG, in: folder, mentioning: ["1 sample PNG(s) missing", kit.samples[2].png])
+    }
+
+    func testMissingField() throws {
+        let folder = try copyOfKit()
+        try edit(folder) { top in
+            var samples = top["samples"] as! [[String: Any]]
+            samples[3]["test_index"] = nil
+            top["samples"] = samples
+        }
+        expectError(.badField, in: folder, mentioning: ["samples[3].test_index: missing"])
+    }
+
+    func testNoGoldenJSON() throws {
+        let folder = try copyOfKit()
+        try FileManager.default.removeItem(at: folder.appendingPathComponent(GoldenKit.fileName))
+        expectError(.unreadable, in: folder, mentioning: ["cannot read the kit"])
+    }
+}

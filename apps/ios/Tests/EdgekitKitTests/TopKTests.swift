@@ -1,0 +1,33 @@
+// Top-1 and top-k in numpy's order: the first of equal values wins, NaN last.
+import XCTest
+@testable import EdgekitKit
+
+final class TopKTests: XCTestCase {
+    func testTop1IsTheFirstOfEqualMaxima() {
+        XCTAssertEqual(top1([0.1, 0.4, 0.4, 0.1]), 1)
+        XCTAssertEqual(top1([.nan, 0.2, 0.3]), 2)
+        XCTAssertEqual(top1([0.5]), 0)
+        XCTAssertNil(top1([]))
+    }
+
+    func testTopKOrdersByProbabilityThenIndex() {
+        let p = [0.1, 0.3, 0.05, 0.3, .nan, 0.25]
+        XCTAssertEqual(topK(p, k: 4).map(\.index), [1, 3, 5, 0])
+        XCTAssertEqual(topK(p, k: 10).map(\.index), [1, 3, 5, 0, 2, 4])
+        XCTAssertEqual(topK(p, k: 0), [])
+        XCTAssertEqual(topK(p, k: -1), [])
+    }
+
+    func testContractTopKNamesTheClasses() throws {
+        let kit = try Fixtures.kit()
+        let contract = KitModelContract(kit: kit)
+        let p = kit.samples[0].original.probabilities
+        let top = try contract.topK(p, k: 3)
+        XCTAssertEqual(top.count, 3)
+        XCTAssertEqual(top[0].label, kit.model.classNames[kit.samples[0].original.top1])
+        XCTAssertTrue(top[0].probability >= top[1].probability && top[1].probability >= top[2].probability)
+        XCTAssertThrowsError(try contract.topK([0.5, 0.5], k: 1)) {
+            XCTAssertEqual($0 as? PixelError, .classes(got: 2, needed: kit.model.classNames.count))
+        }
+    }
+}

@@ -1,0 +1,277 @@
+"""What the Swift package's tests (apps/ios/Tests/EdgekitKitTests) read.
+
+    python tests/ios/swift_fixtures.py OUT_DIR [--run CHECKED_RUN]
+
+writes into OUT_DIR:
+
+- ``kit/``: a real golden kit, written by the golden stage from a small
+  checked run (the tiny cnn of tests/support/runs.py, converted by the real
+  convert stage, checked by the real check stage);
+- ``cases.json`` (schema ``edgekit.ios-conformance/1``): conformance cases,
+  each a variant of that kit, one row of probabilities per sample (perturbed
+  from the variant's expected outputs) and the failures
+  ``edgekit.runtime.golden.verify`` reports for them, or the error it raises.
+  Non-finite numbers are the strings "nan", "inf", "-inf" (JSON has none);
+- ``preprocessing.json``: for every kit sample the float32 values Python fed
+  the model (``edgekit.train.data.to_float`` of its pixels, what the check
+  stage predicts on), and a synthetic RGB buffer with a mean/std mapping and
+  ``edgekit.rundir.PixelMapping.apply`` of it (golden kits are grayscale
+  until colour inputs land).
+
+The Swift tests look for them in ``$EDGEKIT_IOS_FIXTURES`` (or
+``apps/ios/Fixtures``); tests/ios/test_swift_package.py writes them into a
+temporary directory and runs ``swift test`` on them.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+CASES_SCHEMA = "edgekit.ios-conformance/1"
+# Small, and still a real kit: two Core ML variants (one that flips a few
+# test images, so the kit has known flips) and one TFLite variant.
+VARIANTS = ("coreml-fp32", "coreml-pal2", "tflite-dynamic-int8")
+CHECK_LIMIT = 300
+KIT_COUNT = 40
+
+
+def make_checked_run(run_dir: Path, trained: Path | None = None) -> Path:
+    """A checked run in ``run_dir``: ``trained``'s model/ copied (or the tiny
+    cnn trained here), VARIANTS converted, CHECK_LIMIT test images checked."""
+    from edgekit.convert.config import ConvertConfig
+    from edgekit.convert.stage import run as convert
+    from edgekit.runtime import check
+    from edgekit.train import TrainConfig
+    from edgekit.train import run as train
+    from support.runs import TINY, copy_model
+
+    run_dir = Path(run_dir)
+    if trained is None:  # support.runs.train_tiny_run, whichever name the train config gives the run dir
+        _ok(train(_config(TrainConfig, run_dir, model="cnn", **TINY)))
+    else:
+        copy_model(trained, run_dir)
+    _ok(convert(ConvertConfig(run_dir=run_dir, variants=VARIANTS)))
+    _ok(check.run(check.CheckConfig(run_dir=run_dir, limit=CHECK_LIMIT, latency_runs=1, warmup_runs=0)))
+    return run_dir
+
+
+def _ok(result):
+    """A stage's result passed (a stage not yet on the protocol's Result raises instead)."""
+    if hasattr(result, "ok"):
+        assert result.ok, result.failure()
+    return result
+
+
+def _config(cls, run_dir: Path, **kwargs):
+    """``cls(run_dir=...)``, or ``cls(run=...)`` for a stage config not yet on the stage protocol's name."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{"run_dir" if "run_dir" in fields else "run": Path(run_dir)}, **kwargs)
+
+
+def write_kit(run_dir: Path) -> Path:
+    """``<run>/golden/`` by the golden stage (its public run/config)."""
+    from edgekit.runtime import golden
+
+    result = golden.run(_config(golden.GoldenConfig, run_dir, count=KIT_COUNT))
+    return Path(getattr(result, "directory", Path(run_dir) / "golden"))
+
+
+# ------------------------------------------------------------------ cases
+
+def _json_number(v: float):
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def _exactly_at(e: float, tol: float) -> float:
+    """A probability p near e + tol with |p - e| == tol exactly in float64."""
+    p = e + tol
+    for _ in range(64):
+        d = abs(p - e)
+        if d == tol:
+            return p
+        p = np.nextafter(p, -np.inf) if d > tol else np.nextafter(p, np.inf)
+    raise AssertionError(f"no float64 p with |p - {e!r}| == {tol!r}")
+
+
+class Cases:
+    def __init__(self, kit: dict):
+        self.kit = kit
+        self.cases: list[dict] = []
+
+    def expected(self, vid: str) -> list[list[float]]:
+        return [list(map(float, e["probabilities"])) for e in self.kit["variants"][vid]["expected"]]
+
+    def add(self, name: str, vid: str, rows, *, must_fail: bool | None = None):
+        from edgekit.errors import EdgekitError
+        from edgekit.runtime import golden
+
+        case = {"name": name, "variant": vid, "probabilities": [[_json_number(v) for v in r] for r in rows]}
+        try:
+            case["failures"] = golden.verify(self.kit, vid, rows)
+        except EdgekitError as e:
+            case["error"] = type(e).__name__
+        if must_fail is not None and "failures" in case:
+            assert bool(case["failures"]) == must_fail, (name, case["failures"])
+        self.cases.append(case)
+
+
+def _index(kit: dict, sample_id: str) -> int:
+    return next(i for i, s in enumerate(kit["samples"]) if s["id"] == sample_id)
+
+
+def build_cases(kit: dict) -> list[dict]:
+    """Every kind of case the issue names, from the kit's own numbers."""
+    c = Cases(kit)
+    variants = kit["variants"]
+    samples = kit["samples"]
+    for vid in sorted(variants):
+        c.add(f"exact match ({vid})", vid, c.expected(vid), must_fail=False)
+
+    # A flip on a known-flip sample: to the original's top-1 (allowed) and to a third class (not).
+    flipper = next((v for v in sorted(variants) if variants[v]["known_flips"]), None)
+    assert flipper, f"the kit has no known flips in {sorted(variants)}: pick a variant that flips"
+    i = _index(kit, variants[flipper]["known_flips"][0])
+    rows = c.expected(flipper)
+    orig = list(map(float, samples[i]["original"]["probabilities"]))
+    c.add(f"known flip {samples[i]['id']}: the original's output ({flipper})", flipper,
+          rows[:i] + [orig] + rows[i + 1:])
+    third = next(k for k in range(len(orig))
+                 if k not in (variants[flipper]["expected"][i]["top1"], samples[i]["original"]["top1"]))
+    r = [0.0] * len(orig)
+    r[third] = 1.0
+    c.add(f"known flip {samples[i]['id']}: a third class ({flipper})", flipper,
+          rows[:i] + [r] + rows[i + 1:], must_fail=True)
+
+    # A flip elsewhere: the top two of a sample with no relaxed rule swapped.
+    vid = "coreml-fp32" if "coreml-fp32" in variants else sorted(variants)[0]
+    v = variants[vid]
+    relaxed = set(v["known_flips"]) | set(v["near_ties"])
+    rows = c.expected(vid)
+    j = next(n for n, s in enumerate(samples) if s["id"] not in relaxed)
+    r = list(rows[j])
+    a, b = np.argsort(r)[::-1][:2]
+    r[a], r[b] = r[b], r[a]
+    c.add(f"flip on {samples[j]['id']}, not a known flip ({vid})", vid, rows[:j] + [r] + rows[j + 1:],
+          must_fail=True)
+
+    # A near-tie: the top two swapped (allowed when that is the original's top-1)
+    # and a tie of the top two (the first index wins, as numpy's argmax).
+    tie_vid = next((x for x in sorted(variants) if variants[x]["near_ties"]), None)
+    assert tie_vid, "the kit has no near-ties: the cases need one"
+    rows = c.expected(tie_vid)
+    t = _index(kit, variants[tie_vid]["near_ties"][0])
+    r = list(rows[t])
+    a, b = np.argsort(r)[::-1][:2]
+    r[a], r[b] = r[b], r[a]
+    c.add(f"near-tie {samples[t]['id']}: top two swapped ({tie_vid})", tie_vid, rows[:t] + [r] + rows[t + 1:])
+    r = list(rows[t])
+    r[a] = r[b] = (r[a] + r[b]) / 2
+    c.add(f"near-tie {samples[t]['id']}: top two equal ({tie_vid})", tie_vid, rows[:t] + [r] + rows[t + 1:])
+
+    # The tolerance: exactly at it passes, one float64 step above fails, below passes.
+    for vid in sorted(variants):
+        tol = float(variants[vid]["tolerance"]["max_abs_prob_diff"])
+        rows = c.expected(vid)
+        e = rows[0]
+        k = int(np.argmin(e))
+        at = _exactly_at(e[k], tol)
+        for name, p, fails in (("exactly at", at, False),
+                               ("one step above", float(np.nextafter(at, np.inf)), True),
+                               ("one step below", float(np.nextafter(at, -np.inf)), False),
+                               ("10% above", e[k] + 1.1 * tol, True),
+                               ("10% below", e[k] + 0.9 * tol, False)):
+            r = list(e)
+            r[k] = p
+            c.add(f"probability difference {name} the tolerance {tol:g} ({vid})", vid, [r] + rows[1:],
+                  must_fail=fails)
+
+    # Rows the rules cannot judge, and a wrong number of rows or variant.
+    vid = sorted(variants)[0]
+    rows = c.expected(vid)
+    n = len(rows[0])
+    for name, r in (("NaN", rows[1][:2] + [math.nan] + rows[1][3:]),
+                    ("+infinity", [math.inf] + rows[1][1:]),
+                    ("-infinity and NaN", rows[1][:4] + [-math.inf, math.nan] + rows[1][6:]),
+                    (f"{n - 1} values", rows[1][:-1]),
+                    (f"{n + 1} values", rows[1] + [0.0]),
+                    ("no values", [])):
+        c.add(f"{name} in a row ({vid})", vid, rows[:1] + [r] + rows[2:], must_fail=True)
+    many = [list(r) for r in rows]
+    many[0], many[2] = many[2], many[0]
+    many[3] = [0.0] * (n - 1) + [1.0]
+    c.add(f"several samples failing ({vid})", vid, many, must_fail=True)
+    c.add(f"one row too few ({vid})", vid, rows[:-1])
+    c.add(f"one row too many ({vid})", vid, rows + [rows[0]])
+    c.add("a variant the kit does not have", "no-such-variant", rows)
+    return c.cases
+
+
+# ------------------------------------------------------------------ preprocessing
+
+def preprocessing(kit: dict) -> dict:
+    from edgekit.rundir import PixelMapping
+    from edgekit.train.data import to_float
+
+    h, w = kit["model"]["input"]["height"], kit["model"]["input"]["width"]
+    pixels = np.asarray([s["pixels"] for s in kit["samples"]], np.uint8).reshape(-1, h, w)
+    fed = to_float(pixels)  # what the check stage gives the model: float32 [K, H, W, 1]
+    samples = [{"id": s["id"], "sha256": hashlib.sha256(np.ascontiguousarray(x, "<f4").tobytes()).hexdigest(),
+                "values": [float(v) for v in x.reshape(-1)]} for s, x in zip(kit["samples"], fed)]
+    # RGB: every 8-bit value in every channel, in a 16 x 16 x 3 buffer.
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    rgb = np.stack([np.arange(256).reshape(16, 16), np.arange(256)[::-1].reshape(16, 16),
+                    (np.arange(256) * 7 % 256).reshape(16, 16)], axis=-1).astype(np.uint8)
+    values = PixelMapping.from_mean_std(mean, std).apply(rgb)
+    return {"samples": samples,
+            "rgb": {"height": 16, "width": 16, "mean": mean, "std": std,
+                    "pixels": [int(v) for v in rgb.reshape(-1)], "values": [float(v) for v in values.reshape(-1)]}}
+
+
+def write_fixtures(run_dir: Path, out_dir: Path) -> Path:
+    """The kit of the checked ``run_dir`` (written by the golden stage) and the
+    case files, into ``out_dir`` (created; replaced if it holds older fixtures)."""
+    out_dir = Path(out_dir)
+    kit_dir = write_kit(run_dir)
+    if (out_dir / "kit").exists():
+        shutil.rmtree(out_dir / "kit")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(kit_dir, out_dir / "kit")
+    kit = json.loads((out_dir / "kit" / "golden.json").read_text())
+    cases = build_cases(kit)
+    (out_dir / "cases.json").write_text(json.dumps({"schema": CASES_SCHEMA, "kit": "kit", "cases": cases},
+                                                   allow_nan=False))
+    (out_dir / "preprocessing.json").write_text(json.dumps(preprocessing(kit), allow_nan=False))
+    return out_dir
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", type=Path)
+    p.add_argument("--run", type=Path, help="a checked run to take the kit from (default: make one in OUT/run)")
+    a = p.parse_args(argv)
+    run_dir = a.run or make_checked_run(a.out / "run")
+    out = write_fixtures(run_dir, a.out)
+    cases = json.loads((out / "cases.json").read_text())["cases"]
+    print(f"{out}: a kit of {len(json.loads((out / 'kit' / 'golden.json').read_text())['samples'])} samples, "
+          f"{len(cases)} conformance cases")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for support.runs
+    import edgekit  # noqa: F401  (selects tf_keras before anything imports TensorFlow)
+
+    sys.exit(main())
