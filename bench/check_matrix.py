@@ -32,7 +32,7 @@ def build(out: Path) -> Path:
     from edgekit.train import TrainConfig, run as train
 
     t0 = time.perf_counter()
-    train(TrainConfig(run=out, model="cnn", overwrite=True))
+    train(TrainConfig(run_dir=out, model="cnn", overwrite=True))
     print(f"trained default cnn on full MNIST in {time.perf_counter() - t0:.0f} s", flush=True)
     t0 = time.perf_counter()
     result = convert(ConvertConfig(run_dir=out, overwrite=True))

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
         run_dir = args.out
         t0 = time.perf_counter()
-        train(TrainConfig(run=run_dir, model="cnn", overwrite=True))
+        train(TrainConfig(run_dir=run_dir, model="cnn", overwrite=True))
         print(f"trained the default cnn on MNIST in {time.perf_counter() - t0:.0f} s", flush=True)
     manifest = json.loads((run_dir / "model" / "manifest.json").read_text())
     print(f"model: {manifest['model']['name']}, test accuracy {manifest['metrics']['test_accuracy']:.4f}")

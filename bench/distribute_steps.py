@@ -45,7 +45,7 @@ def worker(out_json: str, run_dir: str) -> None:
             self.steps, self.t1 = batch + 1, time.perf_counter()
 
     clock = Clock()
-    run(TrainConfig(run=run_dir, strategy="multiworker", epochs=1, train_limit=TRAIN, val_size=0,
+    run(TrainConfig(run_dir=run_dir, strategy="multiworker", epochs=1, train_limit=TRAIN, val_size=0,
                     test_limit=500, batch_size=GLOBAL_BATCH), callbacks=[clock])
     rate = (clock.steps - SKIP) / (clock.t1 - clock.t0)
     Path(out_json).write_text(json.dumps({"steps": clock.steps, "steps_per_second": rate}))

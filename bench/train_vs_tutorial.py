@@ -116,7 +116,7 @@ def edgekit_cnn(ds, target: float, run_dir: Path, every_images: int):
                 self.seconds += time.perf_counter() - self.t0
 
     cb = TimeToAccuracy()
-    config = TrainConfig(run=run_dir, model="cnn").resolved()
+    config = TrainConfig(run_dir=run_dir, model="cnn").resolved()
     cb.batch_size = config.batch_size
     run(config, callbacks=[cb])
     return cb.seconds, cb.epochs, cb.acc

@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from edgekit.train import TrainConfig, run
 
-    config = TrainConfig(run=args.run, model=args.model, dataset=args.dataset, data_dir=args.data_dir,
+    config = TrainConfig(run_dir=args.run, model=args.model, dataset=args.dataset, data_dir=args.data_dir,
                          epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          seed=args.seed, val_size=args.val_size, train_limit=args.train_limit,
                          test_limit=args.test_limit, overwrite=args.overwrite, image_size=args.image_size,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgekit.errors import ConfigError
+from edgekit.rundir import RunDir
 
 
 class Model(str, enum.Enum):
@@ -75,10 +76,10 @@ def _positive_int(value, flag, *, allow_none=True, minimum=1):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train one model. ``run`` is the run directory; the model goes
-    to ``<run>/model/``."""
+    """How to train one model. ``run_dir`` is the run directory; the model goes
+    to ``<run_dir>/model/``."""
 
-    run: Path
+    run_dir: Path
     model: Model = Model.cnn
     dataset: DatasetName = DatasetName.mnist
     data_dir: Path | None = None
@@ -100,9 +101,9 @@ class TrainConfig:
         set_("model", _enum(Model, self.model, "--model"))
         set_("dataset", _enum(DatasetName, self.dataset, "--dataset"))
         set_("strategy", _enum(Strategy, self.strategy, "--strategy"))
-        if self.run is None or str(self.run) in ("", "."):
+        if self.run_dir is None or str(self.run_dir) in ("", "."):
             raise ConfigError("--run", "a run directory is required")
-        set_("run", Path(self.run))
+        set_("run_dir", Path(self.run_dir))
         if self.data_dir is not None:
             set_("data_dir", Path(self.data_dir))
         elif self.dataset in (DatasetName.idx, DatasetName.folder):
@@ -136,4 +137,4 @@ class TrainConfig:
 
     @property
     def model_dir(self) -> Path:
-        return self.run / "model"
+        return RunDir(self.run_dir).model_dir

@@ -60,10 +60,9 @@ import numpy as np
 
 from edgekit import artifacts, quiet
 from edgekit.errors import ConfigError
+from edgekit.rundir import SHARD_SCHEMA, RunDir
 from edgekit.train.config import Strategy, TrainConfig
 
-SHARD_SCHEMA = "edgekit.shard/1"
-LEDGER_DIR = "distributed"
 JOBS = ("chief", "worker")
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
@@ -340,8 +339,9 @@ class DistributionPlan:
         if not self.distributed:
             return None, None
         record = self.shard_record(ds, epochs_run, model, test_accuracy)
-        d = artifacts.check_writable_dir(config.run / LEDGER_DIR)
-        path = d / f"{self.task.task_type}-{self.task.task_index}.json"
+        run = RunDir(config.run_dir)
+        artifacts.check_writable_dir(run.distributed_dir)
+        path = run.shard_record(self.task.task_type, self.task.task_index)
         artifacts.write_json(path, record)
         if not self.is_writer:
             self.barrier()

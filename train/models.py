@@ -26,10 +26,9 @@ from pathlib import Path
 
 from edgekit import quiet
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
+from edgekit.rundir import INPUT_NAME, OUTPUT_NAME
 
 MODELS = ("linear", "cnn", "deep", "mobile")
-INPUT_NAME = "image"
-OUTPUT_NAME = "probabilities"
 # The penultimate layer whose activations the projector export shows.
 FEATURES_LAYER = "features"
 

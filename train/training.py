@@ -7,7 +7,7 @@ weights, evaluates on the test set, and writes atomically:
 
   <run>/model/model.keras        tf_keras model (load with models.load_model)
   <run>/model/saved_model/       TF SavedModel (serving_default: image -> probabilities)
-  <run>/model/manifest.json      schema "edgekit.model/1" (docs/ARTIFACTS.md)
+  <run>/model/manifest.json      schema "edgekit.model/2" (edgekit.rundir.ModelArtifact; docs/ARTIFACTS.md)
   <run>/model/plots/*.png        image grid, confusion matrix, misclassified, filters, curves
   <run>/model/tensorboard/       training logs and an embedding-projector export
 
@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit import artifacts, quiet
-from edgekit.errors import OutputError
+from edgekit import artifacts, quiet, rundir
+from edgekit.errors import EdgekitError, OutputError
 from edgekit.train import distribute
 from edgekit.train.config import TrainConfig
 from edgekit.train.data import Dataset, load_dataset, to_float
-from edgekit.train.models import INPUT_NAME, OUTPUT_NAME, build_model
+from edgekit.rundir import Color, ModelArtifact, ModelIO, PixelMapping
+from edgekit.train.models import build_model
 
-SCHEMA = "edgekit.model/1"
 # Training steps run per call into the compiled graph: the same updates, but
 # Keras' per-step Python round-trip is paid once per 16 steps (13% faster per
 # epoch for the cnn on 2 cores). Callbacks see batch ends 16 steps apart.
@@ -49,6 +49,22 @@ class TrainResult:
     params: int
     writer: bool = True  # False on a non-chief multiworker process: manifest_path is its shard record
 
+    @property
+    def ok(self) -> bool:
+        """Training either writes a model or raises: a result is always ok."""
+        return True
+
+    def failure(self) -> str | None:
+        return None
+
+
+def is_current(run_dir: Path) -> bool:
+    """``<run_dir>/model/`` exists, its manifest reads and every file it records hashes as recorded."""
+    try:
+        return ModelArtifact.read(run_dir).files_intact()
+    except EdgekitError:
+        return False
+
 
 def _check_output(config: TrainConfig) -> None:
     """Refuse an existing model dir or an unwritable run dir before any work,
@@ -56,7 +72,7 @@ def _check_output(config: TrainConfig) -> None:
     target = config.model_dir
     if target.exists() and not config.overwrite:
         raise OutputError(target, "already exists (pass --overwrite to replace it)")
-    probe = config.run
+    probe = config.run_dir
     while not probe.exists():
         if probe.parent == probe:
             break
@@ -204,11 +220,13 @@ def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, c
     return model, history, len(hist.epoch), seconds
 
 
-def _io_section(ds: Dataset) -> dict:
+def model_io(ds: Dataset) -> ModelIO:
+    """What every trained model takes and gives: grayscale uint8 pixels / 255
+    (``to_float``), the dataset's class names, softmax probabilities."""
     h, w, c = ds.image_shape
-    return {"inputs": [{"name": INPUT_NAME, "shape": [None, h, w, c], "dtype": "float32", "range": [0.0, 1.0]}],
-            "outputs": [{"name": OUTPUT_NAME, "shape": [None, ds.num_classes], "dtype": "float32",
-                         "range": [0.0, 1.0]}]}
+    return ModelIO(height=h, width=w, channels=c, class_names=tuple(ds.class_names), color=Color.GRAYSCALE,
+                   pixels=PixelMapping.from_range(0, 1, c), input_name=rundir.INPUT_NAME,
+                   output_name=rundir.OUTPUT_NAME, output_activation="softmax")
 
 
 def _config_dict(config: TrainConfig) -> dict:
@@ -239,25 +257,23 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
         model.save(out / "model.keras")
         model.save(out / "saved_model", save_format="tf")
         plots, projector = _write_plots(out, model, ds, test, history)
-        manifest = {
-            "schema": SCHEMA,
-            "config": {**_config_dict(config), "distribution": plan.describe()},
-            "distribution": shard,
-            "dataset": ds.info,
-            "io": _io_section(ds),
-            "model": {"name": config.model.value, "params": int(model.count_params()),
-                      "layers": [layer.name for layer in model.layers]},
-            "files": {"keras": artifacts.file_record(out / "model.keras", out),
-                      "saved_model": artifacts.file_record(out / "saved_model", out)},
-            "metrics": {"test_accuracy": test["accuracy"], "val_accuracy": val["accuracy"] if val else None,
-                        "per_class_accuracy": test["per_class_accuracy"],
-                        "confusion_matrix": test["confusion_matrix"], "epochs_run": epochs_run,
-                        "train_seconds": round(seconds, 3), "history": history},
-            "plots": plots,
-            "projector": projector,
-            "versions": artifacts.library_versions(),
-        }
-        artifacts.write_json(out / "manifest.json", manifest)
+        ModelArtifact.write(
+            out, io=model_io(ds),
+            config={**_config_dict(config), "distribution": plan.describe()},
+            distribution=shard,
+            dataset=ds.info,
+            model={"name": config.model.value, "params": int(model.count_params()),
+                   "layers": [layer.name for layer in model.layers]},
+            files={"keras": artifacts.file_record(out / "model.keras", out),
+                   "saved_model": artifacts.file_record(out / "saved_model", out)},
+            metrics={"test_accuracy": test["accuracy"], "val_accuracy": val["accuracy"] if val else None,
+                     "per_class_accuracy": test["per_class_accuracy"],
+                     "confusion_matrix": test["confusion_matrix"], "epochs_run": epochs_run,
+                     "train_seconds": round(seconds, 3), "history": history},
+            plots=plots,
+            projector=projector,
+            versions=artifacts.library_versions(),
+        )
     plan.barrier()  # non-chief workers wait in finish() until the chief has written the model
     return TrainResult(model_dir=config.model_dir, manifest_path=config.model_dir / "manifest.json",
                        test_accuracy=test["accuracy"], val_accuracy=val["accuracy"] if val else float("nan"),

@@ -98,13 +98,13 @@ def test_split_batch_refuses_uneven(global_batch, replicas):
 
 
 def test_learning_rate_scaling_rules(tmp_path):
-    base = TrainConfig(run=tmp_path, model="cnn").defaults
-    scaled = distribute.plan(TrainConfig(run=tmp_path, strategy="mirrored", batch_size=4 * base.batch_size))
+    base = TrainConfig(run_dir=tmp_path, model="cnn").defaults
+    scaled = distribute.plan(TrainConfig(run_dir=tmp_path, strategy="mirrored", batch_size=4 * base.batch_size))
     assert scaled.learning_rate == pytest.approx(base.learning_rate * 2)  # sqrt(4) = 2
     assert scaled.describe()["learning_rate"]["rule"].startswith("sqrt")
-    explicit = distribute.plan(TrainConfig(run=tmp_path, strategy="mirrored", batch_size=512, learning_rate=1e-3))
+    explicit = distribute.plan(TrainConfig(run_dir=tmp_path, strategy="mirrored", batch_size=512, learning_rate=1e-3))
     assert explicit.learning_rate == 1e-3 and explicit.describe()["learning_rate"]["rule"].startswith("explicit")
-    default = distribute.plan(TrainConfig(run=tmp_path, batch_size=4 * base.batch_size))
+    default = distribute.plan(TrainConfig(run_dir=tmp_path, batch_size=4 * base.batch_size))
     assert default.learning_rate == base.learning_rate and default.strategy is None and not default.distributed
     assert distribute.scale_learning_rate(0.3, 1, 100) == 0.5  # capped
     assert math.isclose(distribute.scale_learning_rate(1e-3, 128, 32), 5e-4)
@@ -128,7 +128,7 @@ def test_mirrored_manifest_records_the_distribution(mirrored_run):
     assert (d["strategy"], d["num_workers"], d["num_replicas_in_sync"]) == ("mirrored", 1, 1)
     assert (d["global_batch_size"], d["per_replica_batch_size"], d["steps_per_epoch"]) == (64, 64, 1000 // 64)
     assert d["writer"] == {"task_type": "worker", "task_index": 0}
-    base = TrainConfig(run=mirrored_run, model="cnn").defaults
+    base = TrainConfig(run_dir=mirrored_run, model="cnn").defaults
     expected = base.learning_rate * math.sqrt(64 / base.batch_size)
     assert m["config"]["learning_rate"] == pytest.approx(expected) == d["learning_rate"]["effective"]
     assert m["metrics"]["test_accuracy"] > 0.6  # 15 steps of the cnn learn MNIST well past chance (0.1)
@@ -151,12 +151,12 @@ def test_mirrored_shard_record_matches_the_steps_run_and_the_saved_weights(mirro
 
 
 def test_default_strategy_plan_is_a_no_op(tmp_path):
-    p = distribute.plan(TrainConfig(run=tmp_path))
+    p = distribute.plan(TrainConfig(run_dir=tmp_path))
     assert p.is_writer and p.finish(None, None, 1, None, 0.0) == (None, None)
     model = object()
     assert p.unwrap(model, lambda: None) is model
     assert p.describe()["strategy"] == "default"
-    assert p.describe()["per_replica_batch_size"] == TrainConfig(run=tmp_path).defaults.batch_size
+    assert p.describe()["per_replica_batch_size"] == TrainConfig(run_dir=tmp_path).defaults.batch_size
     p.barrier()  # nothing to meet
 
 

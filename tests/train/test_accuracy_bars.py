@@ -13,7 +13,7 @@ BARS = {"cnn": 0.990, "deep": 0.993, "linear": 0.92, "mobile": 0.990}
 
 
 def _train(tmp_path, model):
-    return run(TrainConfig(run=tmp_path / model, model=model))
+    return run(TrainConfig(run_dir=tmp_path / model, model=model))
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 from edgekit import artifacts
 from edgekit.errors import ModelFileError
 from edgekit.train import data, models
-from edgekit.train.training import SCHEMA
+from edgekit.rundir import MODEL_SCHEMA as SCHEMA
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,10 @@ def test_manifest_describes_the_model(tiny_run, manifest):
     assert manifest["model"]["name"] == "cnn"
     assert manifest["model"]["params"] == 242062
     assert manifest["io"]["inputs"][0] == {"name": "image", "shape": [None, 28, 28, 1], "dtype": "float32",
-                                           "range": [0.0, 1.0]}
+                                           "range": [0.0, 1.0], "color": "grayscale",
+                                           "pixels": {"scale": [1 / 255], "bias": [0.0]}, "resize": "bilinear"}
     assert manifest["io"]["outputs"][0]["name"] == "probabilities"
+    assert manifest["io"]["class_names"] == [str(i) for i in range(10)]
     assert manifest["dataset"]["class_names"] == [str(i) for i in range(10)]
     assert manifest["dataset"]["split"] == {"seed": 0, "val_size": 5000, "train": 3000, "val": 5000, "test": 1000,
                                             "train_limit": 3000, "test_limit": 1000}
@@ -42,6 +44,38 @@ def test_model_reloads_and_reproduces_the_manifest_accuracy(tiny_run, manifest):
     ds = data.load_from_manifest(manifest, tiny_run / "model")
     pred = model.predict(data.to_float(ds.x_test), verbose=0).argmax(1)
     assert float((pred == ds.y_test).mean()) == pytest.approx(manifest["metrics"]["test_accuracy"])
+
+
+def test_model_artifact_reads_the_run(tiny_run, manifest):
+    from edgekit.rundir import Color, ModelArtifact
+    from edgekit.train import training
+
+    model = ModelArtifact.read(tiny_run)
+    assert model.manifest == manifest
+    assert model.sha256 == artifacts.sha256_file(tiny_run / "model" / "manifest.json")
+    io = model.io
+    assert (io.image_shape, io.class_names, io.color) == ((28, 28, 1), tuple(str(i) for i in range(10)),
+                                                          Color.GRAYSCALE)
+    assert (io.input_name, io.output_name, io.outputs_logits) == ("image", "probabilities", False)
+    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    assert np.array_equal(io.pixels.apply(pixels), data.to_float(pixels))  # exactly pixel / 255
+    assert model.files_intact() and training.is_current(tiny_run)
+    ds = model.dataset()
+    pred = model.load_keras().predict(data.to_float(ds.x_test), verbose=0).argmax(1)
+    assert float((pred == ds.y_test).mean()) == pytest.approx(manifest["metrics"]["test_accuracy"])
+
+
+def test_is_current_needs_an_intact_model(tiny_run, tmp_path):
+    import shutil
+
+    from edgekit.train import training
+
+    assert not training.is_current(tmp_path / "nothing")
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run / "model", copy / "model")
+    assert training.is_current(copy)
+    (copy / "model" / "model.keras").write_bytes(b"changed")
+    assert not training.is_current(copy)
 
 
 def test_changed_model_file_is_refused(tiny_run, manifest, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from edgekit import artifacts
 from edgekit.apps.cli import main
 from edgekit.train import TrainConfig, models, run
-from edgekit.train.training import SCHEMA
+from edgekit.rundir import MODEL_SCHEMA as SCHEMA
 
 
 def png_size(path):
@@ -26,9 +26,9 @@ def weights(run_dir):
 
 def test_same_seed_gives_byte_identical_weights(tmp_path):
     cfg = dict(model="cnn", epochs=1, train_limit=600, test_limit=100, val_size=200, augment_shift=2)
-    a = run(TrainConfig(run=tmp_path / "a", seed=5, **cfg))
-    run(TrainConfig(run=tmp_path / "b", seed=5, **cfg))
-    run(TrainConfig(run=tmp_path / "c", seed=6, **cfg))
+    a = run(TrainConfig(run_dir=tmp_path / "a", seed=5, **cfg))
+    run(TrainConfig(run_dir=tmp_path / "b", seed=5, **cfg))
+    run(TrainConfig(run_dir=tmp_path / "c", seed=6, **cfg))
     assert weights(tmp_path / "a") == weights(tmp_path / "b")
     assert weights(tmp_path / "a") != weights(tmp_path / "c")
     assert a.epochs_run == 1
@@ -134,7 +134,7 @@ def test_interrupted_training_leaves_no_model_dir(tmp_path):
 
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run(TrainConfig(run=run_dir, model="linear", epochs=1, train_limit=1000, test_limit=100, val_size=100),
+        run(TrainConfig(run_dir=run_dir, model="linear", epochs=1, train_limit=1000, test_limit=100, val_size=100),
             callbacks=[Interrupt()])
     assert not (run_dir / "model").exists()
     assert not list(run_dir.glob(".edgekit-*"))
@@ -149,6 +149,7 @@ def test_image_folder_end_to_end(tmp_path, capsys):
                  "--epochs", "1", "--val-size", "3", "--model", "mobile"]) == 0, capsys.readouterr().err
     m = artifacts.read_manifest(run_dir / "model" / "manifest.json", SCHEMA)
     assert m["dataset"]["class_names"] == ["a", "b", "c"] and m["dataset"]["kind"] == "image-folder"
+    assert m["io"]["class_names"] == ["a", "b", "c"]
     assert m["io"]["inputs"][0]["shape"] == [None, 16, 16, 1] and m["io"]["outputs"][0]["shape"] == [None, 3]
     assert np.array(m["metrics"]["confusion_matrix"]).sum() == 24
     model = models.load_model(run_dir / "model", m)
