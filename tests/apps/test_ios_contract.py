@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 IOS = Path(__file__).resolve().parents[2] / "apps" / "ios"
-SWIFT = sorted(IOS.rglob("*.swift"))
+SWIFT = sorted(p for p in IOS.rglob("*.swift") if ".build" not in p.relative_to(IOS).parts)
 
 
 def contract() -> dict:
@@ -110,10 +110,10 @@ def _program_labels(spec):
 
 
 def _swift_structs():
-    text = (IOS / "EdgekitDigitsTests" / "GoldenKit.swift").read_text()
+    text = (IOS / "Sources" / "EdgekitKit" / "GoldenKit.swift").read_text()
     structs = {}
     for name, body in re.findall(r"struct (\w+): Decodable \{(.*?)\n\}", text, re.S):
-        structs[name] = dict(re.findall(r"^\s*let (\w+): ([\w\[\]:? ]+?)\s*$", body, re.M))
+        structs[name] = dict(re.findall(r"^\s*(?:public )?let (\w+): ([\w\[\]:? ]+?)\s*$", body, re.M))
     return structs
 
 

@@ -1,5 +1,8 @@
 // Classifies a digit image with the bundled Core ML model through Vision
 // (VNCoreMLRequest -> VNClassificationObservation) and returns the top 3.
+// Core ML and Vision exist on Apple platforms only: on Linux this file is
+// empty (the package in Sources/ holds the plain-Swift part, tested there).
+#if canImport(CoreML) && canImport(Vision)
 import CoreML
 import Vision
 
@@ -48,3 +51,4 @@ final class DigitClassifier {
         return ModelContract.classLabels.map { dict[$0 as NSString]?.doubleValue ?? .nan }
     }
 }
+#endif

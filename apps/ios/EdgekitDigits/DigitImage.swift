@@ -3,6 +3,8 @@
 // or a CVPixelBuffer (OneComponent8) for MLModel directly. Drawings are
 // normalised like MNIST (size and position), or a digit drawn small in a
 // corner would look like nothing the model was trained on.
+// Core Graphics and Core Video: Apple platforms only.
+#if canImport(CoreGraphics) && canImport(CoreVideo)
 import CoreGraphics
 import CoreVideo
 import Foundation
@@ -64,3 +66,4 @@ enum DigitImage {
         return pb
     }
 }
+#endif

@@ -1,8 +1,13 @@
 // On-device parity: run the bundled Core ML model on every golden input and
 // check the kit's rules (docs/GOLDEN.md). The variant is $EDGEKIT_VARIANT
 // (scheme environment) or the kit's recommended iOS variant; the bundled
-// Model.mlpackage must be that variant's file.
+// Model.mlpackage must be that variant's file. The kit's types, loader and
+// rules are the EdgekitKit package's (Sources/EdgekitKit), the same code
+// `swift test` checks on Linux against Python's verify; only running the
+// model needs a Mac and a simulator or device.
+#if canImport(CoreML) && canImport(Vision)
 import CoreML
+import EdgekitKit
 import ImageIO
 import Vision
 import XCTest
@@ -23,7 +28,7 @@ final class GoldenParityTests: XCTestCase {
         let requested = ProcessInfo.processInfo.environment["EDGEKIT_VARIANT"].flatMap { $0.isEmpty ? nil : $0 }
         variantId = try XCTUnwrap(requested ?? (kit.recommended["ios"] ?? nil),
                                   "no EDGEKIT_VARIANT and the kit recommends no iOS variant")
-        variant = try XCTUnwrap(kit.variants[variantId], "the kit has no variant \(variantId!)")
+        variant = try kit.variant(variantId)
         XCTAssertEqual(variant.format, "coreml")
     }
 
@@ -54,6 +59,12 @@ final class GoldenParityTests: XCTestCase {
         XCTAssertEqual(kit.model.classNames, ModelContract.classLabels)
         XCTAssertEqual(kit.model.input.width, ModelContract.inputWidth)
         XCTAssertEqual(kit.model.input.height, ModelContract.inputHeight)
+        // The package's contract, read from the kit, is the app's.
+        let fromKit = KitModelContract(kit: kit)
+        XCTAssertEqual(fromKit.inputName, ModelContract.inputName)
+        XCTAssertEqual([fromKit.width, fromKit.height], [ModelContract.inputWidth, ModelContract.inputHeight])
+        XCTAssertEqual(fromKit.color, .grayscale)
+        XCTAssertEqual(fromKit.classLabels, ModelContract.classLabels)
     }
 
     func testGoldenPNGsHoldTheKitPixels() throws {
@@ -95,3 +106,4 @@ final class GoldenParityTests: XCTestCase {
         XCTAssertTrue(failures.isEmpty, failures.prefix(20).joined(separator: "\n"))
     }
 }
+#endif
