@@ -19,7 +19,11 @@ run: $(STAMP)
 	$(VENV)/bin/edgekit run --run $(RUN) $(ARGS)
 
 ## make test: the fast suite plus the few slow "headline" tests that prove
-## the numbers the README states (what CI runs)
+## the numbers the README states (what CI runs). It includes the Swift
+## package in apps/ios (tests/ios/test_swift_package.py: swift build + swift
+## test, cached in apps/ios/.build) when `swift` is on PATH; without it,
+## pytest's summary says in one line that the Swift tests were NOT run
+## (.ci/run sets EDGEKIT_REQUIRE_SWIFT=1, which makes that a failure).
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow or headline" $(PYTEST_ARGS)
 

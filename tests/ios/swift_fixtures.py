@@ -80,7 +80,7 @@ def write_kit(run_dir: Path) -> Path:
     """``<run>/golden/`` by the golden stage (its public run/config)."""
     from edgekit.runtime import golden
 
-    result = golden.run(_config(golden.GoldenConfig, run_dir, count=KIT_COUNT))
+    result = _ok(golden.run(_config(golden.GoldenConfig, run_dir, count=KIT_COUNT)))
     return Path(getattr(result, "directory", Path(run_dir) / "golden"))
 
 

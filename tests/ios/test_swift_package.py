@@ -64,3 +64,22 @@ def test_swift_package_builds_and_agrees_with_python(tmp_path, capsys):
     # The counts belong in `make test`'s output, not only in a captured log.
     with capsys.disabled():
         print(f"\napps/ios: swift test ran {total} XCTest tests, 0 failures; {agree}")
+
+
+@pytest.mark.parametrize("require, outcome", [(None, "1 skipped"), ("1", "1 failed")])
+def test_without_swift_the_suite_says_so(require, outcome, tmp_path):
+    """No toolchain on PATH: one skip line saying the Swift tests were not
+    run, or (EDGEKIT_REQUIRE_SWIFT=1, as on CI) a failure; never a pass."""
+    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and not (Path(d) / "swift").exists())
+    env = {k: v for k, v in os.environ.items() if k != "EDGEKIT_REQUIRE_SWIFT"}
+    env["PATH"] = path
+    if require:
+        env["EDGEKIT_REQUIRE_SWIFT"] = require
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+                           f"{__file__}::test_swift_package_builds_and_agrees_with_python"],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=300)
+    assert outcome in proc.stdout, proc.stdout
+    assert "the Swift tests in apps/ios were NOT run" in proc.stdout, proc.stdout
+    assert proc.returncode == (1 if require else 0), proc.stdout
