@@ -50,11 +50,13 @@ struct MissingFixture: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A copy of the real kit folder in a fresh temporary directory, for tests that damage it.
-func copyOfKit() throws -> URL {
+/// A copy of the real kit folder in a fresh temporary directory, for tests
+/// that damage it; removed when `test` ends.
+func copyOfKit(for test: XCTestCase) throws -> URL {
     _ = try Fixtures.data("kit/golden.json")
     let dst = FileManager.default.temporaryDirectory
         .appendingPathComponent("edgekit-kit-\(UUID().uuidString)", isDirectory: true)
     try FileManager.default.copyItem(at: Fixtures.kitFolder, to: dst)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: dst) }
     return dst
 }

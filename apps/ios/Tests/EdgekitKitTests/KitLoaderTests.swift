@@ -54,7 +54,7 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testTruncatedGoldenJSON() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         let url = folder.appendingPathComponent(GoldenKit.fileName)
         let data = try Data(contentsOf: url)
         try data.prefix(data.count / 2).write(to: url)
@@ -62,26 +62,26 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testWrongSchema() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         try edit(folder) { $0["schema"] = "edgekit.golden/2" }
         expectError(.wrongSchema, in: folder, mentioning: ["\"edgekit.golden/2\"", "reads \"edgekit.golden/1\""])
     }
 
     func testNoSchema() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         try edit(folder) { $0["schema"] = nil }
         expectError(.wrongSchema, in: folder, mentioning: ["schema missing"])
     }
 
     func testCountThatDisagreesWithTheSamples() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         var n = 0
         try edit(folder) { n = ($0["samples"] as! [Any]).count; $0["count"] = n + 1 }
         expectError(.inconsistent, in: folder, mentioning: ["count is \(n + 1) but there are \(n) samples"])
     }
 
     func testExpectedOutputsThatDisagreeWithTheSamples() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         var id = ""
         try edit(folder) { top in
             var variants = top["variants"] as! [String: Any]
@@ -95,7 +95,7 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testPixelsThatDisagreeWithTheInputSize() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         try edit(folder) { top in
             var samples = top["samples"] as! [[String: Any]]
             samples[1]["pixels"] = [0, 1, 2]
@@ -105,14 +105,14 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testMissingPNG() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         let kit = try GoldenKit.load(from: folder)
         try FileManager.default.removeItem(at: folder.appendingPathComponent(kit.samples[2].png))
         expectError(.missingPNG, in: folder, mentioning: ["1 sample PNG(s) missing", kit.samples[2].png])
     }
 
     func testMissingField() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         try edit(folder) { top in
             var samples = top["samples"] as! [[String: Any]]
             samples[3]["test_index"] = nil
@@ -122,7 +122,7 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testNoGoldenJSON() throws {
-        let folder = try copyOfKit()
+        let folder = try copyOfKit(for: self)
         try FileManager.default.removeItem(at: folder.appendingPathComponent(GoldenKit.fileName))
         expectError(.unreadable, in: folder, mentioning: ["cannot read the kit"])
     }
