@@ -1,11 +1,13 @@
-"""``edgekit train``: flags in, a ``TrainConfig`` to ``edgekit.train.run``,
-where the artifacts went and the test accuracy out (TensorFlow is imported
-only when the command runs)."""
+"""``edgekit train``: flags in (``add_arguments``, ``PARENTS``), a ``TrainConfig``
+out (``config_from_args``), and ``show(result)`` printing where the artifacts
+went and the test accuracy. ``edgekit.train.training.run`` does the work
+(TensorFlow is imported only then)."""
 from __future__ import annotations
 
 import argparse
 
-from edgekit.train.config import MODEL_DEFAULTS, DatasetName, Model, Strategy
+from edgekit.apps import flags
+from edgekit.train.config import MODEL_DEFAULTS, DatasetName, Model, Strategy, TrainConfig
 
 HELP = "train a model from the zoo and write <run>/model/"
 
@@ -35,13 +37,16 @@ Several machines: set TF_CONFIG on each host and run the same command with
 """
 
 
+PARENTS = [flags.run_dir, flags.overwrite]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """train's own flags (``--run`` and ``--overwrite`` come from ``PARENTS``)."""
     defaults = ", ".join(f"{m}: {d.epochs}" for m, d in MODEL_DEFAULTS.items())
-    p.add_argument("--run", required=True, metavar="DIR", help="run directory; the model goes to DIR/model/")
-    p.add_argument("--model", default="cnn", metavar="NAME",
-                   help=f"one of {', '.join(m.value for m in Model)} (default: cnn)")
-    p.add_argument("--dataset", default="mnist", metavar="NAME",
-                   help=f"one of {', '.join(d.value for d in DatasetName)} (default: mnist)")
+    p.add_argument("--model", default="cnn", choices=[m.value for m in Model],
+                   help="the zoo model (default: cnn)")
+    p.add_argument("--dataset", default="mnist", choices=[d.value for d in DatasetName],
+                   help="the dataset (default: mnist)")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset's files are (required for idx and folder)")
     p.add_argument("--epochs", type=int, metavar="N", help=f"maximum epochs (default per model: {defaults})")
     batches = ", ".join(f"{m}: {d.batch_size}" for m, d in MODEL_DEFAULTS.items())
@@ -55,21 +60,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=28, metavar="N",
                    help="side of the square model input for --dataset folder (default: 28)")
     p.add_argument("--no-early-stopping", action="store_true", help="train all epochs")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR/model/")
     p.add_argument("--strategy", default="default", choices=[s.value for s in Strategy],
                    help="default (one device), mirrored (all local devices), multiworker (the hosts in TF_CONFIG)")
 
 
-def main(args: argparse.Namespace) -> int:
-    from edgekit.train import TrainConfig, run
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(run_dir=args.run, model=args.model, dataset=args.dataset, data_dir=args.data_dir,
+                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                       seed=args.seed, val_size=args.val_size, train_limit=args.train_limit,
+                       test_limit=args.test_limit, overwrite=args.overwrite, image_size=args.image_size,
+                       early_stopping=not args.no_early_stopping, strategy=args.strategy)
 
-    config = TrainConfig(run_dir=args.run, model=args.model, dataset=args.dataset, data_dir=args.data_dir,
-                         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         seed=args.seed, val_size=args.val_size, train_limit=args.train_limit,
-                         test_limit=args.test_limit, overwrite=args.overwrite, image_size=args.image_size,
-                         early_stopping=not args.no_early_stopping, strategy=args.strategy)
-    result = run(config)
-    if not getattr(result, "writer", True):  # a non-chief worker of --strategy multiworker
+
+def show(result) -> int:
+    """Where the model went and its test accuracy (a ``TrainResult``); the exit code."""
+    if not result.writer:  # a non-chief worker of --strategy multiworker
         print(f"worker done: the chief writes the model; this worker's shard record: {result.manifest_path}")
         print(f"test accuracy (this worker's copy): {result.test_accuracy:.4f}")
         return 0
@@ -77,4 +82,4 @@ def main(args: argparse.Namespace) -> int:
           f"{result.train_seconds:.0f} s)")
     print(f"manifest: {result.manifest_path}")
     print(f"test accuracy: {result.test_accuracy:.4f}  (val {result.val_accuracy:.4f})")
-    return 0
+    return 0 if result.ok else 1

@@ -17,7 +17,6 @@ With the same seed, data and machine, two runs give byte-identical weights
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,20 +66,11 @@ def is_current(run_dir: Path) -> bool:
 
 
 def _check_output(config: TrainConfig) -> None:
-    """Refuse an existing model dir or an unwritable run dir before any work,
-    without creating anything."""
-    target = config.model_dir
-    if target.exists() and not config.overwrite:
-        raise OutputError(target, "already exists (pass --overwrite to replace it)")
-    probe = config.run_dir
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise OutputError(probe, "exists and is not a directory")
-    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(probe, "directory is not writable")
+    """Refuse an existing model dir (unless overwrite) or a run dir that cannot
+    be created or written, before any work and without creating anything."""
+    if config.model_dir.exists() and not config.overwrite:
+        raise OutputError(config.model_dir, "already exists (pass --overwrite to replace it)")
+    artifacts.check_can_create(config.model_dir)
 
 
 def _pipeline(tf, x, y, *, batch_size: int, seed: int, shift: int, training: bool):

@@ -97,8 +97,8 @@ def test_image_folder_with_non_image_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--model", "resnet"], "--model: unknown value 'resnet'"),
-    (["--dataset", "cifar"], "--dataset: unknown value 'cifar'"),
+    (["--model", "resnet"], "--model: invalid choice: 'resnet' (choose from 'linear', 'cnn', 'deep', 'mobile')"),
+    (["--dataset", "cifar"], "--dataset: invalid choice: 'cifar'"),
     (["--epochs", "0"], "--epochs: must be a positive integer, got 0"),
     (["--epochs", "-3"], "--epochs: must be a positive integer, got -3"),
     (["--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
@@ -108,6 +108,29 @@ def test_image_folder_with_non_image_files(tmp_path, capsys):
 ])
 def test_bad_flags(tmp_path, capsys, argv, fragment):
     fails_cleanly(capsys, argv, tmp_path / "run", fragment)
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("model", "resnet", "unknown value 'resnet'; choose one of linear, cnn, deep, mobile"),
+    ("dataset", "cifar", "unknown value 'cifar'; choose one of mnist, fashion-mnist, idx, folder"),
+])
+def test_config_refuses_unknown_names(tmp_path, field, value, fragment):
+    """The same names refused by TrainConfig itself (what `edgekit run` and Python callers build)."""
+    from edgekit.errors import ConfigError
+    from edgekit.train import TrainConfig
+
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(run_dir=tmp_path, **{field: value})
+    assert e.value.where == f"--{field}" and fragment in e.value.problem
+
+
+def test_help_lists_the_choices(capsys):
+    from support.cli import run_main
+
+    with pytest.raises(SystemExit):
+        run_main(["train", "--help"], capsys)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "{linear,cnn,deep,mobile}" in out and "{mnist,fashion-mnist,idx,folder}" in out
 
 
 def test_existing_model_dir_needs_overwrite(tmp_path, capsys):
