@@ -1,6 +1,6 @@
 """What the Swift package's tests (apps/ios/Tests/EdgekitKitTests) read.
 
-    python tests/ios/swift_fixtures.py OUT_DIR [--run CHECKED_RUN]
+    python tests/ios/swift_fixtures.py OUT_DIR [--run CHECKED_RUN | --trained RUN]
 
 writes into OUT_DIR:
 
@@ -261,8 +261,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path)
     p.add_argument("--run", type=Path, help="a checked run to take the kit from (default: make one in OUT/run)")
+    p.add_argument("--trained", type=Path, help="a run whose model/ to convert and check (default: train the tiny cnn)")
     a = p.parse_args(argv)
-    run_dir = a.run or make_checked_run(a.out / "run")
+    run_dir = a.run or make_checked_run(a.out / "run", a.trained)
     out = write_fixtures(run_dir, a.out)
     cases = json.loads((out / "cases.json").read_text())["cases"]
     print(f"{out}: a kit of {len(json.loads((out / 'kit' / 'golden.json').read_text())['samples'])} samples, "

@@ -44,11 +44,12 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
     return proc.stdout
 
 
-def test_swift_package_builds_and_agrees_with_python(tmp_path, capsys):
+def test_swift_package_builds_and_agrees_with_python(request, tmp_path, capsys):
     swift = _swift()
+    tiny_run = request.getfixturevalue("tiny_run")  # the session's tiny cnn (trained once per session)
     fixtures = tmp_path / "fixtures"
     env = {**os.environ, "EDGEKIT_PROGRESS": "0"}
-    _run([sys.executable, str(FIXTURES), str(fixtures)], env, ROOT)
+    _run([sys.executable, str(FIXTURES), str(fixtures), "--trained", str(tiny_run)], env, ROOT)
     cases = json.loads((fixtures / "cases.json").read_text())["cases"]
 
     env = {**env, "EDGEKIT_IOS_FIXTURES": str(fixtures)}
