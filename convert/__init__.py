@@ -1,8 +1,10 @@
 """Conversion stage (``edgekit.convert``): ``<run>/model/`` in, ``<run>/variants/<id>/`` out.
 
 Each variant is described by a recipe file in ``recipes/`` (data, loaded by
-id) and written with its model file and ``variant.json`` (schema
-``edgekit.variant/1``, see docs/ARTIFACTS.md).
+id; schema ``edgekit.recipe/2``, declaring its kind and reference) and
+written with its model file and ``variant.json`` (schema
+``edgekit.variant/2``); ``variants/index.json`` lists every variant tried
+(``edgekit.rundir``, docs/ARTIFACTS.md).
 
     from edgekit.convert import ConvertConfig, run
     result = run(ConvertConfig(run_dir="runs/mnist", variants=("tflite-int8", "coreml-pal4")))

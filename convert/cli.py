@@ -1,4 +1,6 @@
-"""``edgekit convert``: flags in, a ConvertConfig to ``edgekit.convert.stage.run``, a summary table out.
+"""``edgekit convert``: flags in (``add_arguments``, ``PARENTS``), a ``ConvertConfig`` out
+(``config_from_args``), and ``show(result)`` printing the summary table;
+``edgekit.convert.stage.run`` does the work.
 
 Exit codes: 0 every variant converted, 1 at least one failed (the table
 says which and why; the others are written), 2 bad input (one line).
@@ -9,12 +11,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from edgekit.apps import flags
+from edgekit.convert.config import DEFAULT_CALIBRATION_SIZE, ConvertConfig
+
 HELP = "convert the trained model into TFLite and Core ML variants (one recipe each)"
 
 DESCRIPTION = """\
 Convert <run>/model/ (written by `edgekit train`) into phone-ready variants,
 one directory per recipe: <run>/variants/<id>/ with model.tflite or
-Model.mlpackage and variant.json (hashes, sizes, I/O, quantization, operators).
+Model.mlpackage and variant.json (kind, reference, hashes, sizes, I/O,
+quantization, operators), and <run>/variants/index.json listing every variant
+tried (ok or failed, and why).
 
 TensorFlow Lite (Android):  tflite-fp32, tflite-fp16, tflite-dynamic-int8,
   tflite-int8 / tflite-uint8 (full integer, calibrated on training images),
@@ -33,37 +40,33 @@ Examples:
 """
 
 
-def _ids(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
+PARENTS = [flags.run_dir, flags.overwrite, flags.variants]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, type=Path, metavar="DIR",
-                   help="run directory holding model/ (variants/ is written beside it)")
-    p.add_argument("--variants", default="all", metavar="all|ID,ID",
-                   help="'all' (default) or a comma-separated list of variant ids")
-    p.add_argument("--calibration-size", type=int, default=500, metavar="N",
-                   help="training images used to calibrate integer variants (default 500)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing variants/<id>/ directories")
+    """convert's own flags (``--run``, ``--overwrite`` and ``--variants`` come from ``PARENTS``)."""
+    p.add_argument("--calibration-size", type=int, default=DEFAULT_CALIBRATION_SIZE, metavar="N",
+                   help=f"training images used to calibrate integer variants (default {DEFAULT_CALIBRATION_SIZE})")
     p.add_argument("--recipes", type=Path, default=None, metavar="DIR",
                    help="folder of recipe files to use instead of the shipped ones")
     p.add_argument("--finetune-limit", type=int, default=None, metavar="N",
                    help="at most N training images per fine-tune (overrides the recipes' train_limit)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the calibration and fine-tuning samples (default 0)")
+    p.add_argument("--calibration-seed", type=int, default=0, metavar="N",
+                   help="seed of the calibration and fine-tuning samples (default 0)")
 
 
-def main(args: argparse.Namespace) -> int:
-    from edgekit.convert.config import ConvertConfig
+def config_from_args(args: argparse.Namespace) -> ConvertConfig:
+    return ConvertConfig(run_dir=args.run, variants=flags.ids(args.variants), calibration_size=args.calibration_size,
+                         overwrite=args.overwrite, recipe_dir=args.recipes, finetune_limit=args.finetune_limit,
+                         calibration_seed=args.calibration_seed)
 
-    config = ConvertConfig(run_dir=args.run, variants=_ids(args.variants), calibration_size=args.calibration_size,
-                           overwrite=args.overwrite, recipe_dir=args.recipes, finetune_limit=args.finetune_limit,
-                           seed=args.seed)
-    from edgekit.convert import stage
 
-    result = stage.run(config)
-    print(stage.summary_table(result))
+def show(result) -> int:
+    """The summary table (a ``ConvertResult``); 1 with the failures on stderr when a variant failed."""
+    from edgekit.convert.stage import summary_table
+
+    print(summary_table(result))
     if not result.ok:
-        print(f"edgekit: {len(result.failed)} variant(s) failed: "
-              + "; ".join(f"{v.id}: {v.reason}" for v in result.failed), file=sys.stderr)
+        print(f"edgekit: {result.failure()}", file=sys.stderr)
         return 1
     return 0

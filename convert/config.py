@@ -6,7 +6,8 @@ id or a recipe that does not validate is a ConfigError), the number of
 training images for calibration, ``overwrite``, an optional recipe folder
 (instead of the shipped ``edgekit/convert/recipes``), an optional cap on
 fine-tuning images (overrides the recipes' ``train_limit``; for quick runs and
-tests, recorded in variant.json) and the seed of every sample drawn.
+tests, recorded in variant.json) and ``calibration_seed``, the seed of the
+calibration and fine-tuning samples.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from edgekit.convert import recipe as recipes
 from edgekit.errors import ConfigError
+from edgekit.rundir import RunDir
 
 ALL = "all"
 DEFAULT_CALIBRATION_SIZE = 500
@@ -29,7 +31,7 @@ class ConvertConfig:
     overwrite: bool = False
     recipe_dir: Path | None = None
     finetune_limit: int | None = None
-    seed: int = 0
+    calibration_seed: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "run_dir", Path(self.run_dir))
@@ -45,7 +47,7 @@ class ConvertConfig:
             raise ConfigError("--variants", "'all' cannot be combined with variant ids")
         for name, value, lo, hi in (("--calibration-size", self.calibration_size, 1, MAX_CALIBRATION_SIZE),
                                     ("--finetune-limit", self.finetune_limit, 1, 10**9),
-                                    ("--seed", self.seed, 0, 2**32 - 1)):
+                                    ("--calibration-seed", self.calibration_seed, 0, 2**32 - 1)):
             if value is None and name == "--finetune-limit":
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
@@ -60,3 +62,7 @@ class ConvertConfig:
 
     def recipes(self) -> list[recipes.Recipe]:
         return [recipes.load(i, self.recipe_dir) for i in self.variant_ids()]
+
+    @property
+    def variants_dir(self) -> Path:
+        return RunDir(self.run_dir).variants_dir

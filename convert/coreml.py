@@ -16,11 +16,11 @@ Only the standard coremltools pipeline is used: edgekit's own numpy reader
 """
 from __future__ import annotations
 
-from edgekit.quiet import quiet
 from edgekit.convert.recipe import Recipe
+from edgekit.quiet import quiet
+from edgekit.rundir import INPUT_NAME
 
 FILE_NAME = "Model.mlpackage"
-INPUT_NAME = "image"
 LABEL_OUTPUT = "classLabel"
 PROBS_OUTPUT = "classLabel_probs"
 # specificationVersion -> the oldest OS that runs it (coremltools' _SPECIFICATION_VERSION_IOS_*).

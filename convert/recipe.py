@@ -1,9 +1,12 @@
 """Conversion recipes: one JSON file per variant id in, a validated ``Recipe`` out.
 
-A recipe (schema ``edgekit.recipe/1``) says how to make one variant:
+A recipe (schema ``edgekit.recipe/2``) says how to make one variant and what
+it is:
 
 ```jsonc
-{"schema": "edgekit.recipe/1", "id": "tflite-int8", "format": "tflite" | "coreml",
+{"schema": "edgekit.recipe/2", "id": "tflite-int8", "format": "tflite" | "coreml",
+ "kind": "float32" | "float16" | "quantized" | "low-bit",   # edgekit.rundir.Kind: decides check's bars
+ "reference": "tflite-fp32" | null,   # the variant its size is measured against; null: it is a reference
  "description": "...",
  "finetune": null | {"method": "qat" | "prune" | "cluster", "epochs": 1, "train_limit": 10000,
                      "learning_rate": null, "batch_size": null,       # null: the model's training settings
@@ -21,7 +24,8 @@ A recipe (schema ``edgekit.recipe/1``) says how to make one variant:
 
 The shipped recipes live in ``recipes/`` beside this module (package data);
 ``--recipes DIR`` points at another folder. Adding a variant is adding a
-file: the converters branch on these fields, never on the id. Validation
+file: the converters branch on these fields, never on the id, and what a
+variant is (its kind and reference) is what its recipe declares. Validation
 needs no TensorFlow, and a recipe that does not validate is a ConfigError
 naming the file and the field.
 """
@@ -35,12 +39,11 @@ from typing import Any
 
 from edgekit import artifacts
 from edgekit.errors import ArtifactError, ConfigError
+from edgekit.rundir import FORMATS, PLATFORMS, RECIPE_SCHEMA, Kind
 
-SCHEMA = "edgekit.recipe/1"
+SCHEMA = RECIPE_SCHEMA
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-FORMATS = ("tflite", "coreml")
-PLATFORMS = {"tflite": "android", "coreml": "ios"}
+KINDS = tuple(k.value for k in Kind)
 
 # Names of tf.lite enum members; mapped to the real objects in tflite.py.
 TFLITE_OPTIMIZATIONS = ("DEFAULT", "EXPERIMENTAL_SPARSITY")
@@ -66,6 +69,8 @@ class Recipe:
 
     id: str
     format: str
+    kind: Kind
+    reference: str | None           # the variant id its size is measured against; None: it is a reference
     description: str
     finetune: dict | None
     tflite: dict | None
@@ -76,15 +81,6 @@ class Recipe:
     @property
     def platform(self) -> str:
         return PLATFORMS[self.format]
-
-    @property
-    def is_float_reference(self) -> bool:
-        """The plain float32 conversion of its format, the base size ratios are taken against."""
-        if self.finetune is not None:
-            return False
-        if self.format == "tflite":
-            return not self.tflite["optimizations"] and self.tflite["inference_input_type"] == "float32"
-        return self.coreml["compute_precision"] == "float32" and self.coreml["compression"] is None
 
 
 def builtin_dir() -> Path:
@@ -178,8 +174,8 @@ def parse(path: Path) -> Recipe:
     except ArtifactError as e:
         raise ConfigError(e.where, e.problem) from None
     c = _Check(path)
-    c.obj(data, "", {"schema": True, "id": True, "format": True, "description": True,
-                     "finetune": True, "tflite": False, "coreml": False})
+    c.obj(data, "", {"schema": True, "id": True, "format": True, "kind": True, "reference": True,
+                     "description": True, "finetune": True, "tflite": False, "coreml": False})
     if data["schema"] != SCHEMA:
         c.fail("schema", f"{data['schema']!r} is not {SCHEMA!r}")
     rid = c.string(data["id"], "id")
@@ -188,6 +184,13 @@ def parse(path: Path) -> Recipe:
     if rid != path.stem:
         c.fail("id", f"{rid!r} differs from the file name {path.name!r}")
     fmt = c.choice(data["format"], "format", FORMATS)
+    kind = Kind(c.choice(data["kind"], "kind", KINDS))
+    reference = data["reference"]
+    if reference is not None:
+        if not isinstance(reference, str) or not ID_PATTERN.match(reference):
+            c.fail("reference", f"should be null (this recipe is a reference) or a variant id, got {reference!r}")
+        if reference == rid:
+            c.fail("reference", "a recipe is not its own reference (use null for a reference)")
     c.string(data["description"], "description")
     other = "coreml" if fmt == "tflite" else "tflite"
     if data.get(other) is not None:
@@ -202,7 +205,8 @@ def parse(path: Path) -> Recipe:
         if fmt != "tflite":
             c.fail("finetune", "fine-tuning (tfmot) is only for tflite recipes; Core ML compression is post-training")
         _finetune(c, data["finetune"])
-    return Recipe(id=rid, format=fmt, description=data["description"], finetune=data["finetune"],
+    return Recipe(id=rid, format=fmt, kind=kind, reference=reference, description=data["description"],
+                  finetune=data["finetune"],
                   tflite=data.get("tflite"), coreml=data.get("coreml"), data=data, path=path)
 
 

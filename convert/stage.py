@@ -1,13 +1,17 @@
-"""The conversion stage: ``<run>/model/`` in, ``<run>/variants/<id>/`` out.
+"""The conversion stage: ``<run>/model/`` in, ``<run>/variants/`` out.
 
-``run(config)`` reads ``model/manifest.json`` (schema ``edgekit.model/1``),
-loads the Keras model and (when a recipe calibrates or fine-tunes) the exact
-dataset split it was trained on, and for each selected recipe writes
-``variants/<id>/`` through ``artifacts.atomic_dir``: the model file
-(``model.tflite`` or ``Model.mlpackage``) and ``variant.json`` (schema
-``edgekit.variant/1``: recipe, source-model hashes, file hash and size,
-zipped size, I/O names/shapes/dtypes/quantization, operators, fine-tune
-record, calibration, deployment target, timings, library versions).
+``run(config)`` reads the model (``edgekit.rundir.ModelArtifact``: schema
+``edgekit.model/2``), loads the Keras model and (when a recipe calibrates or
+fine-tunes) the exact dataset split it was trained on, and for each selected
+recipe writes ``variants/<id>/`` through ``artifacts.atomic_dir``: the model
+file (``model.tflite`` or ``Model.mlpackage``) and ``variant.json``
+(``VariantArtifact``, schema ``edgekit.variant/2``: the kind and reference
+its recipe declares, recipe, source-model hashes, file hash and size, zipped
+size, I/O names/shapes/dtypes/quantization, operators, fine-tune record,
+calibration, deployment target, timings, library versions). Then it writes
+``variants/index.json`` (``VariantIndex``): every variant this invocation
+tried, ok or failed with its reason, plus the variants of the same model
+already on disk that it did not touch.
 
 Problems found before any work (missing or foreign model artifact, unknown
 id, invalid recipe, existing variant without ``overwrite``, unwritable
@@ -26,12 +30,12 @@ import numpy as np
 from edgekit import artifacts
 from edgekit.convert import recipe as recipes
 from edgekit.convert.config import ConvertConfig
-from edgekit.quiet import quiet
-from edgekit.errors import ArtifactError, ConfigError, OutputError
+from edgekit.errors import ArtifactError, EdgekitError, OutputError, first_line
 from edgekit.progress import bar
+from edgekit.quiet import quiet
+from edgekit.rundir import (IndexEntry, Kind, ModelArtifact, ModelIO, RunDir, VariantArtifact, VariantIndex,
+                            VariantStatus)
 
-MODEL_SCHEMA = "edgekit.model/1"
-VARIANT_SCHEMA = "edgekit.variant/1"
 TFLITE_FILE = "model.tflite"
 
 
@@ -39,12 +43,18 @@ TFLITE_FILE = "model.tflite"
 class VariantOutcome:
     id: str
     format: str
-    status: str                     # "ok" | "failed"
+    status: VariantStatus           # OK | FAILED (a str enum: == "ok" holds)
     reason: str | None = None
     path: Path | None = None        # the variant directory
     size_bytes: int | None = None
     zipped_bytes: int | None = None
     seconds: float = 0.0
+    kind: Kind | None = None        # as its recipe declares
+    reference: str | None = None    # the variant its size is measured against; None: it is a reference
+
+    @property
+    def reference_id(self) -> str:
+        return self.id if self.reference is None else self.reference
 
 
 @dataclass(frozen=True)
@@ -52,22 +62,29 @@ class ConvertResult:
     run_dir: Path
     variants: list[VariantOutcome] = field(default_factory=list)
     seconds: float = 0.0
-    # {format: size_bytes of its float32 reference variant of the same source model},
-    # converted in this run or already on disk; the base of the "vs fp32" ratios.
+    # {reference variant id: size_bytes} of the references the variants declare,
+    # converted in this run or already on disk from the same model; the base of the "vs fp32" ratios.
     reference_bytes: dict[str, int] = field(default_factory=dict)
+    index_path: Path | None = None
 
     @property
     def ok(self) -> bool:
-        return all(v.status == "ok" for v in self.variants)
+        return all(v.status is VariantStatus.OK for v in self.variants)
 
     @property
     def failed(self) -> list[VariantOutcome]:
-        return [v for v in self.variants if v.status != "ok"]
+        return [v for v in self.variants if v.status is not VariantStatus.OK]
+
+    def failure(self) -> str | None:
+        if self.ok:
+            return None
+        return (f"{len(self.failed)} variant(s) failed: "
+                + "; ".join(f"{v.id}: {v.reason}" for v in self.failed))
 
     def ratio(self, variant_id: str) -> float | None:
-        """Size of ``variant_id`` over the float32 reference of its format (None if unknown)."""
+        """Size of ``variant_id`` over the size of its declared reference (None if unknown)."""
         v = next((v for v in self.variants if v.id == variant_id), None)
-        ref = self.reference_bytes.get(v.format) if v else None
+        ref = self.reference_bytes.get(v.reference_id) if v else None
         if not v or not v.size_bytes or not ref:
             return None
         return v.size_bytes / ref
@@ -77,69 +94,64 @@ class ConvertResult:
 class _Source:
     """What every variant is made from, loaded once."""
 
-    model_dir: Path
-    manifest: dict
-    manifest_sha256: str
-    model: object
-    class_names: list[str]
-    image_shape: tuple[int, int, int]
+    model: ModelArtifact
+    keras: object
     data: object = None              # edgekit.train.data.Dataset, when a recipe needs it
     calibration: np.ndarray | None = None
     calibration_record: dict | None = None
 
+    @property
+    def manifest(self) -> dict:
+        return self.model.manifest
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    line = text.splitlines()[0] if text else ""
-    return f"{type(e).__name__}: {line[:300]}" if line else type(e).__name__
+    @property
+    def manifest_sha256(self) -> str:
+        return self.model.sha256
 
+    @property
+    def io(self) -> ModelIO:
+        return self.model.io
 
-def read_model_manifest(model_dir: Path) -> tuple[dict, str]:
-    """(manifest, its sha256) of ``model_dir/manifest.json``, checked for what
-    conversion needs (schema, sections, class names, image shape)."""
-    path = Path(model_dir) / "manifest.json"
-    manifest = artifacts.read_manifest(path, MODEL_SCHEMA, {"config": dict, "dataset": dict, "files": dict,
-                                                            "model": dict, "io": dict})
-    ds = manifest["dataset"]
-    names, shape = ds.get("class_names"), ds.get("image_shape")
-    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) and n for n in names)):
-        raise ArtifactError(path, "dataset.class_names should be a list of at least two non-empty strings")
-    if len(set(names)) != len(names):
-        raise ArtifactError(path, "dataset.class_names has duplicates (Core ML classifier labels must be unique)")
-    if not (isinstance(shape, list) and len(shape) == 3 and shape[2] == 1
-            and all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 4096 for d in shape)):
-        raise ArtifactError(path, f"dataset.image_shape should be [H, W, 1], got {shape!r}")
-    return manifest, artifacts.sha256_file(path)
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.io.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.io.image_shape
 
 
-_read_manifest = read_model_manifest  # the name other stages' tests already use
+def read_model(run_dir: Path) -> ModelArtifact:
+    """The model artifact, checked for what conversion needs: one grayscale
+    image input (the converters' image input is grayscale, scale 1/255)."""
+    model = ModelArtifact.read(run_dir)
+    io = model.io
+    if io.channels != 1:
+        raise ArtifactError(model.path, f"io: convert takes grayscale [H, W, 1] image models; this one takes "
+                                        f"{list(io.image_shape)}")
+    return model
 
 
-def _load_source(config: ConvertConfig, selected: list[recipes.Recipe]) -> _Source:
+def _load_source(config: ConvertConfig, model: ModelArtifact, selected: list[recipes.Recipe]) -> _Source:
     from edgekit.train import data as train_data
-    from edgekit.train import models
 
-    model_dir = config.run_dir / "model"
-    manifest, sha = read_model_manifest(model_dir)
-    model = models.load_model(model_dir, manifest)
-    ds = manifest["dataset"]
-    src = _Source(model_dir=model_dir, manifest=manifest, manifest_sha256=sha, model=model,
-                  class_names=list(ds["class_names"]), image_shape=tuple(ds["image_shape"]))
-    in_shape = tuple(model.inputs[0].shape[1:])
-    out_classes = model.outputs[0].shape[-1]
+    keras = model.load_keras()
+    src = _Source(model=model, keras=keras)
+    in_shape = tuple(keras.inputs[0].shape[1:])
+    out_classes = keras.outputs[0].shape[-1]
     if in_shape != src.image_shape or out_classes != len(src.class_names):
-        raise ArtifactError(model_dir / "manifest.json",
+        raise ArtifactError(model.path,
                             f"model takes {list(in_shape)} and gives {out_classes} classes, but the manifest says "
                             f"{list(src.image_shape)} and {len(src.class_names)} classes")
     if any(r.finetune or (r.tflite and r.tflite["representative"]) for r in selected):
-        src.data = train_data.load_from_manifest(manifest, model_dir)
+        src.data = model.dataset()
         n = len(src.data.x_train)
         k = min(config.calibration_size, n)
-        rng = np.random.default_rng(config.seed)
+        rng = np.random.default_rng(config.calibration_seed)
         idx = np.sort(rng.choice(n, size=k, replace=False))
         src.calibration = train_data.to_float(src.data.x_train[idx])
         src.calibration_record = {"split": "train", "images": int(k), "requested": config.calibration_size,
-                                  "seed": config.seed,
+                                  "seed": config.calibration_seed,
                                   "indices_sha256": _sha256_bytes(idx.astype("<i8").tobytes())}
     return src
 
@@ -183,15 +195,15 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
     """Write the model file into ``out`` and return the variant.json record."""
     t0 = time.perf_counter()
     ft_record = None
-    model = src.model
+    model = src.keras
     if r.finetune is not None:
         from edgekit.convert import finetune
 
         cfg = src.manifest["config"]
         data = finetune.TrainingData(src.data.x_train, src.data.y_train, src.data.x_val, src.data.y_val)
         model, ft_record = finetune.finetune(
-            src.model, r.finetune, data, learning_rate=float(cfg.get("learning_rate", 1e-3)),
-            batch_size=int(cfg.get("batch_size", 64)), seed=config.seed, limit=config.finetune_limit)
+            src.keras, r.finetune, data, learning_rate=float(cfg.get("learning_rate", 1e-3)),
+            batch_size=int(cfg.get("batch_size", 64)), seed=config.calibration_seed, limit=config.finetune_limit)
         if config.finetune_limit is not None:
             ft_record["train_limit_override"] = config.finetune_limit
     extra: dict = {}
@@ -219,9 +231,10 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
     seconds = time.perf_counter() - t0
     keras_rec = src.manifest["files"].get("keras", {})
     return {
-        "schema": VARIANT_SCHEMA,
         "id": r.id,
         "format": r.format,
+        "kind": r.kind.value,
+        "reference": r.reference,
         "platform": r.platform,
         "recipe": r.data,
         "source_model": {"manifest": "../../model/manifest.json", "sha256": src.manifest_sha256,
@@ -240,68 +253,104 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
 
 
 def run(config: ConvertConfig) -> ConvertResult:
-    """Convert every selected variant; see the module docstring."""
+    """Convert every selected variant and write the index; see the module docstring."""
     t_start = time.perf_counter()
     selected = config.recipes()
-    variants_dir = config.run_dir / "variants"
+    run_dir = RunDir(config.run_dir)
     # Refuse before loading anything: bad input costs the user nothing.
-    read_model_manifest(config.run_dir / "model")
-    artifacts.check_can_create(variants_dir)  # created by the first variant written, not before
+    model = read_model(run_dir.root)
+    artifacts.check_can_create(run_dir.variants_dir)  # created by the first variant written, not before
     if not config.overwrite:
-        existing = [r.id for r in selected if (variants_dir / r.id).exists()]
+        existing = [r.id for r in selected if run_dir.variant_dir(r.id).exists()]
         if existing:
-            raise OutputError(variants_dir / existing[0],
+            raise OutputError(run_dir.variant_dir(existing[0]),
                               f"already exists ({len(existing)} of the selected variants do); "
                               "pass --overwrite to replace them")
     with quiet():  # TensorFlow's import-time log lines; errors still raise
-        src = _load_source(config, selected)
+        src = _load_source(config, model, selected)
     outcomes = []
     progress = bar(selected, desc="convert", unit="variant")
     for r in progress:
         progress.set_postfix_str(r.id)  # the variant being made, beside the bar
         t0 = time.perf_counter()
-        target = variants_dir / r.id
+        target = run_dir.variant_dir(r.id)
         try:
             with artifacts.atomic_dir(target, overwrite=config.overwrite) as tmp:
                 with quiet():  # fine-tuning and import-time chatter; the table says what happened
                     record = _make_variant(r, src, tmp, config)
-                artifacts.write_json(tmp / "variant.json", record)
-            outcomes.append(VariantOutcome(r.id, r.format, "ok", None, target, record["file"]["size_bytes"],
-                                           record["zipped_bytes"], record["conversion_seconds"]))
+                VariantArtifact.write(tmp, record)
+            outcomes.append(VariantOutcome(r.id, r.format, VariantStatus.OK, None, target,
+                                           record["file"]["size_bytes"], record["zipped_bytes"],
+                                           record["conversion_seconds"], r.kind, r.reference))
         except OutputError:  # the output cannot be written (disk full, permissions): every variant would fail
             raise
         except Exception as e:  # one variant's failure must not stop the others; the summary says why
-            outcomes.append(VariantOutcome(r.id, r.format, "failed", _first_line(e), None, None, None,
-                                           round(time.perf_counter() - t0, 3)))
+            outcomes.append(VariantOutcome(r.id, r.format, VariantStatus.FAILED, first_line(e, with_type=True),
+                                           None, None, None, round(time.perf_counter() - t0, 3), r.kind,
+                                           r.reference))
+    index = write_index(run_dir, model, outcomes)
     return ConvertResult(config.run_dir, outcomes, round(time.perf_counter() - t_start, 3),
-                         reference_sizes(config, outcomes, src.manifest_sha256))
+                         reference_sizes(run_dir, outcomes, model), index)
 
 
-def reference_sizes(config: ConvertConfig, outcomes: list[VariantOutcome], model_sha256: str) -> dict[str, int]:
-    """{format: size of its float32 reference variant}: from this run, else from
-    ``variants/<id>/variant.json`` on disk if it was made from the same model."""
+def _on_disk(run_dir: RunDir, model: ModelArtifact, variant_id: str) -> VariantArtifact | None:
+    """The intact variant ``variant_id`` made from ``model``, or None."""
+    try:
+        return VariantArtifact.read(run_dir, variant_id, model)
+    except EdgekitError:
+        return None
+
+
+def write_index(run_dir: RunDir, model: ModelArtifact, outcomes: list[VariantOutcome]) -> Path:
+    """``variants/index.json``: the variants tried now, plus those of the same
+    model still on disk from earlier invocations (a partial ``--variants a,b``
+    run keeps the others)."""
+    entries: dict[str, IndexEntry] = {}
+    try:
+        old = VariantIndex.read(run_dir)
+    except EdgekitError:
+        old = None
+    if old is not None and old.source_sha256 == model.sha256:
+        for vid, e in old.entries.items():
+            if e.status is not VariantStatus.OK or _on_disk(run_dir, model, vid) is not None:
+                entries[vid] = e
+    if run_dir.variants_dir.is_dir():  # intact variants of this model the old index does not list
+        for d in sorted(run_dir.variants_dir.iterdir()):
+            if d.is_dir() and d.name not in entries and (v := _on_disk(run_dir, model, d.name)) is not None:
+                entries[d.name] = IndexEntry(d.name, v.format, v.kind, v.reference, VariantStatus.OK)
+    for o in outcomes:
+        entries[o.id] = IndexEntry(o.id, o.format, o.kind, o.reference, o.status, o.reason)
+    return VariantIndex(run_dir, source_sha256=model.sha256, entries=entries).write()
+
+
+def reference_sizes(run_dir: RunDir, outcomes: list[VariantOutcome], model: ModelArtifact) -> dict[str, int]:
+    """{reference id: size} for every reference the outcomes declare: from this
+    run, else from its variant.json on disk if it was made from the same model."""
     by_id = {v.id: v for v in outcomes}
     out: dict[str, int] = {}
-    for path in recipes.recipe_files(config.recipe_dir).values():
-        try:
-            r = recipes.parse(path)
-        except ConfigError:
-            continue  # a broken recipe that was not selected does not matter here
-        if not r.is_float_reference or r.format in out:
+    for ref in dict.fromkeys(v.reference_id for v in outcomes):
+        if ref in by_id:
+            if by_id[ref].size_bytes:
+                out[ref] = by_id[ref].size_bytes
             continue
-        if r.id in by_id:
-            if by_id[r.id].size_bytes:
-                out[r.format] = by_id[r.id].size_bytes
-            continue
-        try:
-            v = artifacts.read_manifest(config.run_dir / "variants" / r.id / "variant.json", VARIANT_SCHEMA,
-                                        {"file": dict, "source_model": dict})
-        except ArtifactError:
-            continue
-        size = v["file"].get("size_bytes")
-        if v["source_model"].get("sha256") == model_sha256 and isinstance(size, int) and size > 0:
-            out[r.format] = size
+        v = _on_disk(run_dir, model, ref)
+        if v is not None and v.size_bytes > 0:
+            out[ref] = v.size_bytes
     return out
+
+
+def is_current(run_dir: Path) -> bool:
+    """The index exists and was made from the current model, and every ok
+    variant's variant.json reads and its file hashes as recorded."""
+    try:
+        run = RunDir(run_dir)
+        model = ModelArtifact.read(run)
+        index = VariantIndex.read(run)
+        if index.source_sha256 != model.sha256:
+            return False
+        return all(v.file_intact() for v in index.variants(model))
+    except EdgekitError:
+        return False
 
 
 def _kb(n: int | None) -> str:
@@ -309,7 +358,7 @@ def _kb(n: int | None) -> str:
 
 
 def summary_table(result: ConvertResult) -> str:
-    """The table the CLI prints: id, size, zipped, ratio to the fp32 of its format, seconds, status."""
+    """The table the CLI prints: id, size, zipped, ratio to its declared reference, seconds, status."""
     rows = [("variant", "size", "zipped", "vs fp32", "seconds", "status")]
     for v in result.variants:
         ratio = result.ratio(v.id)
@@ -320,5 +369,5 @@ def summary_table(result: ConvertResult) -> str:
              + "  " + row[5] for row in rows]
     ok = sum(v.status == "ok" for v in result.variants)
     lines.append(f"{ok} of {len(result.variants)} variants converted in {result.seconds:.1f} s "
-                 f"-> {result.run_dir / 'variants'}")
+                 f"-> {RunDir(result.run_dir).variants_dir}")
     return "\n".join(lines)

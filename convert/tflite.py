@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit.quiet import quiet
 from edgekit.convert.recipe import Recipe
+from edgekit.quiet import quiet
+from edgekit.rundir import INPUT_NAME, OUTPUT_NAME
 
 SIGNATURE = "serving_default"
-INPUT_NAME = "image"
-OUTPUT_NAME = "probabilities"
 
 
 def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
@@ -99,26 +98,3 @@ def describe(model_content: bytes) -> dict:
         sig = None
     ops = sorted({op["op_name"] for op in it._get_ops_details()})
     return {"io": {"inputs": ins, "outputs": outs}, "operators": ops, "signature": sig}
-
-
-def run(model_content: bytes, x: np.ndarray) -> np.ndarray:
-    """Probabilities for float32 images ``[N,H,W,1]`` through LiteRT, one image
-    per invoke, quantizing input and dequantizing output as the file declares.
-    (Used by this stage's own sanity checks and tests; the checker has its own backend.)"""
-    it = _interpreter(model_content)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    results = []
-    for i in range(len(x)):
-        xi = np.asarray(x[i:i + 1], dtype=np.float32)
-        if np.issubdtype(inp["dtype"], np.integer):
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            xi = np.clip(np.round(xi / scale + zero), info.min, info.max).astype(inp["dtype"])
-        it.set_tensor(inp["index"], xi)
-        it.invoke()
-        y = it.get_tensor(out["index"])
-        if np.issubdtype(out["dtype"], np.integer):
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        results.append(y.astype(np.float32))
-    return np.concatenate(results, axis=0)

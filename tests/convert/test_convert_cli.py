@@ -9,6 +9,7 @@ import json
 from edgekit import artifacts
 from edgekit.apps.cli import main
 from edgekit.convert import recipe as recipes
+from edgekit.rundir import VARIANT_SCHEMA, VariantIndex, VariantStatus
 
 
 def _one_error_line(capsys) -> str:
@@ -40,18 +41,18 @@ def test_corrupt_manifest(fresh_run, capsys):
 def test_manifest_of_another_schema_version(fresh_run, capsys):
     path = fresh_run / "model" / "manifest.json"
     data = json.loads(path.read_text())
-    data["schema"] = "edgekit.model/2"
+    data["schema"] = "edgekit.model/1"
     path.write_text(json.dumps(data))
     assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32"]) == 2
     line = _one_error_line(capsys)
-    assert "edgekit.model/2" in line and "not supported" in line
+    assert "edgekit.model/1" in line and "not supported" in line
     _no_variants_written(fresh_run)
 
 
 def test_manifest_without_class_names(fresh_run, capsys):
     path = fresh_run / "model" / "manifest.json"
     data = json.loads(path.read_text())
-    data["dataset"]["class_names"] = ["0", "0"]
+    data["io"]["class_names"] = ["0", "0"]
     path.write_text(json.dumps(data))
     assert main(["convert", "--run", str(fresh_run), "--variants", "coreml-fp32"]) == 2
     assert "class_names" in _one_error_line(capsys)
@@ -121,7 +122,7 @@ def test_existing_variant_needs_overwrite(fresh_run, capsys):
     assert "already exists" in line and "--overwrite" in line
     assert vjson.read_text() == first  # refused means untouched
     assert main(argv + ["--overwrite"]) == 0
-    capsys.readouterr()
+    assert "1 of 1 variants converted" in capsys.readouterr().out
     again = json.loads(vjson.read_text())
     assert again["file"]["sha256"] == json.loads(first)["file"]["sha256"]  # deterministic conversion
     assert not [p for p in (fresh_run / "variants").iterdir() if p.name.startswith(".edgekit-")]
@@ -131,6 +132,10 @@ def test_existing_variant_needs_overwrite(fresh_run, capsys):
     ratio = float(row.split()[5])
     dyn = json.loads((fresh_run / "variants" / "tflite-dynamic-int8" / "variant.json").read_text())
     assert ratio == round(dyn["file"]["size_bytes"] / again["file"]["size_bytes"], 3) and ratio < 0.3
+    # and the index still lists the fp32 this partial run did not touch
+    index = VariantIndex.read(fresh_run)
+    assert index.ok_ids == ["tflite-dynamic-int8", "tflite-fp32"]
+    assert index.entries["tflite-dynamic-int8"].reference == "tflite-fp32"
 
 
 def test_failing_variant_leaves_no_directory_and_exits_1(fresh_run, tmp_path, capsys):
@@ -154,8 +159,14 @@ def test_failing_variant_leaves_no_directory_and_exits_1(fresh_run, tmp_path, ca
     assert "1 of 2 variants converted" in cap.out
     assert "coreml-w4" in cap.err
     names = sorted(p.name for p in (fresh_run / "variants").iterdir())
-    assert names == ["tflite-fp32"]  # no coreml-w4/, no temporary left behind
-    artifacts.read_manifest(fresh_run / "variants" / "tflite-fp32" / "variant.json", "edgekit.variant/1")
+    assert names == ["index.json", "tflite-fp32"]  # no coreml-w4/, no temporary left behind
+    artifacts.read_manifest(fresh_run / "variants" / "tflite-fp32" / "variant.json", VARIANT_SCHEMA)
+    index = VariantIndex.read(fresh_run)
+    assert index.ok_ids == ["tflite-fp32"]
+    w4 = index.entries["coreml-w4"]
+    assert (w4.status, w4.format, w4.kind.value, w4.reference) == (VariantStatus.FAILED, "coreml", "quantized",
+                                                                   "coreml-fp32")
+    assert w4.reason and w4.reason in cap.err
 
 
 def test_failure_in_the_middle_keeps_the_others(fresh_run, monkeypatch):
@@ -176,7 +187,13 @@ def test_failure_in_the_middle_keeps_the_others(fresh_run, monkeypatch):
     assert not result.ok
     assert [(v.id, v.status) for v in result.variants] == [("tflite-fp16", "failed"), ("tflite-fp32", "ok")]
     assert result.failed[0].reason == "RuntimeError: injected converter crash"
-    assert sorted(p.name for p in (fresh_run / "variants").iterdir()) == ["tflite-fp32"]
+    assert sorted(p.name for p in (fresh_run / "variants").iterdir()) == ["index.json", "tflite-fp32"]
+    assert result.failure() == "1 variant(s) failed: tflite-fp16: RuntimeError: injected converter crash"
+    index = VariantIndex.read(fresh_run)
+    assert {vid: e.status for vid, e in index.entries.items()} == {"tflite-fp16": VariantStatus.FAILED,
+                                                                   "tflite-fp32": VariantStatus.OK}
+    assert index.entries["tflite-fp16"].reason == result.failed[0].reason
+    assert stage.is_current(fresh_run)  # what it wrote is intact; the failure is recorded, not missing
     table = stage.summary_table(result)
     assert "FAILED: RuntimeError: injected converter crash" in table
     assert result.ratio("tflite-fp32") == 1.0
@@ -213,4 +230,42 @@ def test_interrupt_leaves_nothing_half_written(fresh_run, monkeypatch, capsys):
     assert main(["convert", "--run", str(fresh_run), "--variants", "tflite-fp32,tflite-fp16"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert sorted(p.name for p in (fresh_run / "variants").iterdir()) == ["tflite-fp32"]
-    artifacts.read_manifest(fresh_run / "variants" / "tflite-fp32" / "variant.json", "edgekit.variant/1")
+    artifacts.read_manifest(fresh_run / "variants" / "tflite-fp32" / "variant.json", VARIANT_SCHEMA)
+
+
+def test_is_current_follows_the_index_and_the_files(fresh_run):
+    from edgekit.convert import stage
+    from edgekit.convert.config import ConvertConfig
+
+    assert not stage.is_current(fresh_run)  # nothing converted yet
+    result = stage.run(ConvertConfig(run_dir=fresh_run, variants=("tflite-fp32",)))
+    assert result.ok and result.failure() is None
+    assert stage.is_current(fresh_run)
+    model_file = fresh_run / "variants" / "tflite-fp32" / "model.tflite"
+    model_file.write_bytes(model_file.read_bytes() + b"\0")
+    assert not stage.is_current(fresh_run)  # a variant's file changed
+
+
+def test_custom_recipe_declares_its_reference(fresh_run, tmp_path, capsys):
+    """In a --recipes folder the reference is what a recipe declares, not
+    '<format>-fp32' by id; a recipe without a kind is one line naming it."""
+    rdir = tmp_path / "recipes"
+    rdir.mkdir()
+    base = dict(recipes.load("tflite-fp32").data, id="my-float", reference=None)
+    (rdir / "my-float.json").write_text(json.dumps(base))
+    half = dict(recipes.load("tflite-fp16").data, id="my-half", reference="my-float")
+    (rdir / "my-half.json").write_text(json.dumps(half))
+    assert main(["convert", "--run", str(fresh_run), "--recipes", str(rdir)]) == 0
+    rows = {ln.split()[0]: ln.split() for ln in capsys.readouterr().out.splitlines()[1:3]}
+    sizes = {rid: json.loads((fresh_run / "variants" / rid / "variant.json").read_text())["file"]["size_bytes"]
+             for rid in ("my-float", "my-half")}
+    assert float(rows["my-float"][5]) == 1.0
+    assert float(rows["my-half"][5]) == round(sizes["my-half"] / sizes["my-float"], 3) < 0.6
+    v = json.loads((fresh_run / "variants" / "my-half" / "variant.json").read_text())
+    assert (v["kind"], v["reference"]) == ("float16", "my-float")
+    no_kind = dict(half)
+    del no_kind["kind"]
+    (rdir / "my-half.json").write_text(json.dumps(no_kind))
+    assert main(["convert", "--run", str(fresh_run), "--recipes", str(rdir), "--overwrite"]) == 2
+    line = _one_error_line(capsys)
+    assert str(rdir / "my-half.json") in line and "'kind'" in line

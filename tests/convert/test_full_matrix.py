@@ -9,6 +9,7 @@ import pytest
 
 from edgekit import artifacts
 from edgekit.convert import recipe as recipes
+from edgekit.rundir import VARIANT_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -17,22 +18,23 @@ pytestmark = pytest.mark.slow
 def full(tiny_run_factory, tmp_path_factory):
     from edgekit.convert.config import ConvertConfig
     from edgekit.convert.stage import run
-    from edgekit.train import data, models
+    from edgekit.rundir import ModelArtifact
+    from edgekit.train import data
 
     from support.runs import copy_model
 
     trained = tiny_run_factory("cnn", epochs=None, train_limit=None, test_limit=None)
     run_dir = copy_model(trained, tmp_path_factory.mktemp("convert-full"))
     result = run(ConvertConfig(run_dir=run_dir))
-    manifest = artifacts.read_manifest(run_dir / "model" / "manifest.json", "edgekit.model/1")
-    ds = data.load_from_manifest(manifest, run_dir / "model")
+    model = ModelArtifact.read(run_dir)
+    ds = model.dataset()
     x, y = data.to_float(ds.x_test), ds.y_test
-    keras_probs = models.load_model(run_dir / "model", manifest).predict(x, batch_size=500, verbose=0)
+    keras_probs = model.load_keras().predict(x, batch_size=500, verbose=0)
     return run_dir, result, x, y, keras_probs
 
 
 def _variant(run_dir, rid):
-    return artifacts.read_manifest(run_dir / "variants" / rid / "variant.json", "edgekit.variant/1")
+    return artifacts.read_manifest(run_dir / "variants" / rid / "variant.json", VARIANT_SCHEMA)
 
 
 def test_full_matrix_converts_within_size_bars(full):
@@ -46,10 +48,10 @@ def test_full_matrix_converts_within_size_bars(full):
 
 @pytest.mark.parametrize("rid", [r.id for r in recipes.load_all() if r.format == "tflite"])
 def test_tflite_variant_on_the_whole_test_set(full, rid):
-    from edgekit.convert import tflite
+    from edgekit.runtime.backends import LiteRTBackend
 
     run_dir, _, x, y, keras_probs = full
-    probs = tflite.run((run_dir / "variants" / rid / "model.tflite").read_bytes(), x)
+    probs = LiteRTBackend(run_dir / "variants" / rid / "model.tflite").predict(x)
     agreement = np.mean(probs.argmax(1) == keras_probs.argmax(1))
     accuracy = np.mean(probs.argmax(1) == y)
     keras_accuracy = np.mean(keras_probs.argmax(1) == y)

@@ -29,8 +29,32 @@ def test_shipped_recipe_validates(rid):
 
 
 def test_one_float_reference_per_format():
-    refs = [r.id for r in recipes.load_all() if r.is_float_reference]
+    refs = [r.id for r in recipes.load_all() if r.reference is None]
     assert sorted(refs) == ["coreml-fp32", "tflite-fp32"]
+    assert {r.reference for r in recipes.load_all() if r.reference} == {"coreml-fp32", "tflite-fp32"}
+    assert all(r.reference in (None, f"{r.format}-fp32") for r in recipes.load_all())
+
+
+def _kind_by_rule(r) -> str:
+    """What the shipped recipes' kinds were inferred as before recipes declared them."""
+    if (r.finetune or {}).get("method") in ("prune", "cluster"):
+        return "low-bit"
+    if r.format == "tflite":
+        if "float16" in r.tflite["supported_types"]:
+            return "float16"
+        return "quantized" if r.tflite["optimizations"] else "float32"
+    comp = r.coreml["compression"]
+    if comp is None:
+        return r.coreml["compute_precision"]
+    return "quantized" if comp["method"] == "linear" or comp.get("nbits", 0) >= 6 else "low-bit"
+
+
+@pytest.mark.parametrize("rid", SHIPPED)
+def test_shipped_recipe_declares_the_kind_it_always_had(rid):
+    from edgekit.rundir import Kind
+
+    r = recipes.load(rid)
+    assert isinstance(r.kind, Kind) and r.kind.value == r.data["kind"] == _kind_by_rule(r)
 
 
 def _mutations():
@@ -52,7 +76,13 @@ def _mutations():
         return f
 
     return [
-        ("wrong schema", "tflite-fp32", set_(["schema"], "edgekit.recipe/2"), "schema"),
+        ("wrong schema", "tflite-fp32", set_(["schema"], "edgekit.recipe/1"), "schema"),
+        ("missing kind", "tflite-fp32", delete(["kind"]), "kind"),
+        ("bad kind", "tflite-int8", set_(["kind"], "int8"), "kind"),
+        ("kind not a string", "tflite-int8", set_(["kind"], ["quantized"]), "kind"),
+        ("missing reference", "tflite-int8", delete(["reference"]), "reference"),
+        ("reference not an id", "tflite-int8", set_(["reference"], "TFLite FP32"), "reference"),
+        ("reference is itself", "tflite-int8", set_(["reference"], "tflite-int8"), "reference"),
         ("unknown top field", "tflite-fp32", set_(["optimisations"], []), "optimisations"),
         ("missing format", "tflite-fp32", delete(["format"]), "format"),
         ("bad format", "tflite-fp32", set_(["format"], "onnx"), "format"),

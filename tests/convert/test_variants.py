@@ -8,25 +8,33 @@ import pytest
 
 from edgekit import artifacts
 from edgekit.convert import recipe as recipes
+from edgekit.rundir import VARIANT_SCHEMA, VariantIndex, VariantStatus
 
 RECIPES = recipes.load_all()
 TFLITE = [r for r in RECIPES if r.format == "tflite"]
 COREML = [r for r in RECIPES if r.format == "coreml"]
 ids = lambda rs: [r.id for r in rs]  # noqa: E731
 
-REQUIRED = {"id": str, "format": str, "platform": str, "recipe": dict, "source_model": dict, "file": dict,
+REQUIRED = {"id": str, "format": str, "kind": str, "platform": str, "recipe": dict, "source_model": dict, "file": dict,
             "zipped_bytes": int, "io": dict, "operators": list, "conversion_seconds": float, "versions": dict}
 
 
 def variant(run_dir, rid):
-    return artifacts.read_manifest(run_dir / "variants" / rid / "variant.json", "edgekit.variant/1", REQUIRED)
+    return artifacts.read_manifest(run_dir / "variants" / rid / "variant.json", VARIANT_SCHEMA, REQUIRED)
 
 
 def test_every_recipe_converted(convert_run):
     run_dir, result = convert_run
     assert [v.id for v in result.variants] == recipes.known_ids()
     assert result.ok, [(v.id, v.reason) for v in result.failed]
-    assert sorted(p.name for p in (run_dir / "variants").iterdir()) == recipes.known_ids()
+    assert sorted(p.name for p in (run_dir / "variants").iterdir() if p.is_dir()) == recipes.known_ids()
+    index = VariantIndex.read(run_dir)
+    assert index.source_sha256 == artifacts.sha256_file(run_dir / "model" / "manifest.json")
+    assert index.ok_ids == recipes.known_ids()
+    for r in RECIPES:
+        e = index.entries[r.id]
+        assert (e.format, e.kind, e.reference, e.status, e.reason) == (r.format, r.kind, r.reference,
+                                                                       VariantStatus.OK, None)
 
 
 @pytest.mark.parametrize("r", RECIPES, ids=ids(RECIPES))
@@ -35,6 +43,7 @@ def test_variant_json_describes_the_file(convert_run, r):
     v = variant(run_dir, r.id)
     vdir = run_dir / "variants" / r.id
     assert (v["id"], v["format"], v["platform"]) == (r.id, r.format, {"tflite": "android", "coreml": "ios"}[r.format])
+    assert (v["kind"], v["reference"]) == (r.kind.value, r.reference)  # as the recipe declares
     assert v["recipe"] == r.data
     path = artifacts.resolve_inside(vdir, v["file"]["path"])
     assert path.name == ("model.tflite" if r.format == "tflite" else "Model.mlpackage")
@@ -63,7 +72,7 @@ def _interp(path):
 
 @pytest.mark.parametrize("r", TFLITE, ids=ids(TFLITE))
 def test_tflite_runs_in_litert_with_recorded_io(convert_run, r, tiny_model, tiny_test_images):
-    from edgekit.convert import tflite
+    from edgekit.runtime.backends import LiteRTBackend
 
     run_dir, _ = convert_run
     v = variant(run_dir, r.id)
@@ -91,7 +100,7 @@ def test_tflite_runs_in_litert_with_recorded_io(convert_run, r, tiny_model, tiny
     assert {"CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(v["operators"])
 
     x, y = tiny_test_images
-    probs = tflite.run(path.read_bytes(), x)
+    probs = LiteRTBackend(path).predict(x)
     assert probs.shape == (len(x), 10)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=0.05)
     keras_probs = tiny_model[0].predict(x, verbose=0)
@@ -105,11 +114,11 @@ def test_tflite_runs_in_litert_with_recorded_io(convert_run, r, tiny_model, tiny
 
 
 def test_tflite_fp32_matches_keras(convert_run, tiny_model, tiny_test_images):
-    from edgekit.convert import tflite
+    from edgekit.runtime.backends import LiteRTBackend
 
     run_dir, _ = convert_run
     x, _ = tiny_test_images
-    probs = tflite.run((run_dir / "variants" / "tflite-fp32" / "model.tflite").read_bytes(), x)
+    probs = LiteRTBackend(run_dir / "variants" / "tflite-fp32" / "model.tflite").predict(x)
     # Same float32 graph, different kernels: differences are float rounding only.
     np.testing.assert_allclose(probs, tiny_model[0].predict(x, verbose=0), atol=1e-5)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edgekit import artifacts
+from edgekit.rundir import MODEL_SCHEMA
 from edgekit.apps.cli import main
 from edgekit.errors import ConfigError
 from edgekit.train import distribute
@@ -122,7 +123,7 @@ def mirrored_run(tmp_path_factory):
 
 
 def test_mirrored_manifest_records_the_distribution(mirrored_run):
-    m = artifacts.read_manifest(mirrored_run / "model" / "manifest.json", "edgekit.model/1",
+    m = artifacts.read_manifest(mirrored_run / "model" / "manifest.json", MODEL_SCHEMA,
                                 {"config": dict, "distribution": dict, "metrics": dict})
     d = m["config"]["distribution"]
     assert (d["strategy"], d["num_workers"], d["num_replicas_in_sync"]) == ("mirrored", 1, 1)
@@ -137,7 +138,7 @@ def test_mirrored_manifest_records_the_distribution(mirrored_run):
 def test_mirrored_shard_record_matches_the_steps_run_and_the_saved_weights(mirrored_run):
     from edgekit.train.models import load_model
 
-    manifest = artifacts.read_manifest(mirrored_run / "model" / "manifest.json", "edgekit.model/1")
+    manifest = artifacts.read_manifest(mirrored_run / "model" / "manifest.json", MODEL_SCHEMA)
     rec = json.loads((mirrored_run / "distributed" / "worker-0.json").read_text())
     assert rec == manifest["distribution"]
     steps = 1000 // 64

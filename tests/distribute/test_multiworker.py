@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from edgekit import artifacts
+from edgekit.rundir import MODEL_SCHEMA, VARIANT_SCHEMA
 from edgekit.train import distribute
 
 pytestmark = pytest.mark.slow
@@ -116,7 +117,7 @@ def test_chief_manifest_is_complete_and_converts(cluster_run):
     from edgekit.train.models import load_model
 
     model_dir = cluster_run / "w0" / "model"
-    m = artifacts.read_manifest(model_dir / "manifest.json", "edgekit.model/1",
+    m = artifacts.read_manifest(model_dir / "manifest.json", MODEL_SCHEMA,
                                 {"config": dict, "dataset": dict, "io": dict, "files": dict, "metrics": dict,
                                  "distribution": dict})
     d = m["config"]["distribution"]
@@ -130,7 +131,7 @@ def test_chief_manifest_is_complete_and_converts(cluster_run):
 
     assert main(["convert", "--run", str(cluster_run / "w0"), "--variants", "tflite-fp32"]) == 0
     variant = artifacts.read_manifest(cluster_run / "w0" / "variants" / "tflite-fp32" / "variant.json",
-                                      "edgekit.variant/1", {"file": dict})
+                                      VARIANT_SCHEMA, {"file": dict})
     ds = load_from_manifest(m, model_dir)
     x = to_float(ds.x_test[:200])
     interp = Interpreter(model_path=str(cluster_run / "w0" / "variants" / "tflite-fp32" / variant["file"]["path"]))

@@ -15,29 +15,21 @@ FP32_ATOL = 1e-5  # see test_interpreter.py
 
 
 def convert_variants(src_run, dst, variants):
-    from edgekit import artifacts
     from edgekit.convert.config import ConvertConfig
     from edgekit.convert.stage import run
+    from edgekit.rundir import VariantArtifact
 
     dst.mkdir(parents=True)
     shutil.copytree(src_run / "model", dst / "model")
     run(ConvertConfig(run_dir=dst, variants=tuple(variants)))
-    out = {}
-    for vid in variants:
-        vdir = dst / "variants" / vid
-        manifest = artifacts.read_manifest(vdir / "variant.json", "edgekit.variant/1", {"file": dict})
-        out[vid] = artifacts.resolve_inside(vdir, manifest["file"]["path"], "variant file")
-    return out
+    return {vid: VariantArtifact.read(dst, vid).path for vid in variants}
 
 
 def keras_and_images(run_dir):
-    from edgekit import artifacts
-    from edgekit.train import data, models
+    from edgekit.rundir import ModelArtifact
 
-    manifest = artifacts.read_manifest(run_dir / "model" / "manifest.json", "edgekit.model/1")
-    model = models.load_model(run_dir / "model", manifest)
-    ds = data.load_from_manifest(manifest, run_dir / "model")
-    return model, ds
+    model = ModelArtifact.read(run_dir)
+    return model.load_keras(), model.dataset()
 
 
 def check_run(run_dir, tmp_path, variants):

@@ -96,9 +96,14 @@ def _train_folder(c: Ctx, root: Path) -> list:
 
 
 def _unreadable_dir(c: Ctx):
+    """An IDX dir nobody may read, and a run dir nobody *can* create (in a
+    world-writable folder), so the one error is the data dir's, not the run dir's."""
     d = _idx_dir(c)
     os.chmod(d, 0o000)
-    return _train_idx(c, d)
+    open_dir = c.root / "open"
+    open_dir.mkdir()
+    os.chmod(open_dir, 0o1777)
+    return ["train", "--dataset", "idx", "--data-dir", str(d), "--run", str(open_dir / "new run"), "--epochs", "1"]
 
 
 def _mnist_copy_flipped(c: Ctx):
@@ -452,6 +457,12 @@ def _set(path, value):
     return change
 
 
+def _five_classes(m):
+    """A consistent io section for 5 classes (the model still gives 10)."""
+    m["io"]["class_names"] = list("abcde")
+    m["io"]["outputs"][0]["shape"] = [None, 5]
+
+
 def _delete(key):
     def change(m):
         del m[key]
@@ -527,8 +538,8 @@ CASES = [
          lambda c: (_folder(c), (c.root / "image folder" / "README").write_text("x"),
                     _train_folder(c, c.root / "image folder"))[2], "is a file", "README"),
     # train flags and output
-    Case("train-unknown-model", "train", "--model resnet", _train_flags("--model", "resnet"), "unknown value 'resnet'", "--model"),
-    Case("train-unknown-dataset", "train", "--dataset cifar", _train_flags("--dataset", "cifar"), "unknown value 'cifar'", "--dataset"),
+    Case("train-unknown-model", "train", "--model resnet", _train_flags("--model", "resnet"), "invalid choice: 'resnet'", "--model"),
+    Case("train-unknown-dataset", "train", "--dataset cifar", _train_flags("--dataset", "cifar"), "invalid choice: 'cifar'", "--dataset"),
     Case("train-idx-without-data-dir", "train", "--dataset idx without --data-dir", _train_flags("--dataset", "idx"),
          "needs --data-dir", "--data-dir"),
     Case("train-epochs-zero", "train", "--epochs 0", _train_flags("--epochs", "0"), "positive integer", "--epochs"),
@@ -561,20 +572,20 @@ CASES = [
     Case("convert-manifest-deep", "convert", "manifest nested 100,000 levels deep",
          _conv_raw_manifest(b'{"schema": ' + b"[" * 100000 + b"]" * 100000 + b"}"), "not valid json", "manifest.json"),
     Case("convert-manifest-too-big", "convert", "manifest.json of 17 MB", _conv_huge_manifest, "bytes, more than", "manifest.json"),
-    Case("convert-manifest-other-version", "convert", "model manifest of schema edgekit.model/2",
-         _conv_manifest(_set(["schema"], "edgekit.model/2")), "not supported by this edgekit", "manifest.json"),
+    Case("convert-manifest-other-version", "convert", "model manifest of schema edgekit.model/1",
+         _conv_manifest(_set(["schema"], "edgekit.model/1")), "not supported by this edgekit", "manifest.json"),
     Case("convert-manifest-foreign", "convert", "a variant.json where the model manifest should be",
          _conv_manifest(_set(["schema"], "edgekit.variant/1")), "not an edgekit manifest of kind", "manifest.json"),
     Case("convert-manifest-missing-key", "convert", "model manifest without files",
          _conv_manifest(_delete("files")), "missing key 'files'", "manifest.json"),
     Case("convert-manifest-wrong-type", "convert", "model manifest whose dataset is a list",
          _conv_manifest(_set(["dataset"], [1])), "should be dict", "manifest.json"),
-    Case("convert-manifest-huge-shape", "convert", "image_shape [10^30, 28, 1]",
-         _conv_manifest(_set(["dataset", "image_shape"], [10**30, 28, 1])), "image_shape should be", "manifest.json"),
+    Case("convert-manifest-huge-shape", "convert", "io input shape [null, 10^30, 28, 1]",
+         _conv_manifest(_set(["io", "inputs", 0, "shape"], [None, 10**30, 28, 1])), "shape should be", "manifest.json"),
     Case("convert-manifest-duplicate-classes", "convert", "class names with a duplicate",
-         _conv_manifest(_set(["dataset", "class_names"], ["0"] * 10)), "duplicates", "manifest.json"),
+         _conv_manifest(_set(["io", "class_names"], ["0"] * 10)), "duplicates", "manifest.json"),
     Case("convert-manifest-shape-mismatch", "convert", "manifest says 5 classes, the model gives 10",
-         _conv_manifest(_set(["dataset", "class_names"], list("abcde"))), "gives 10 classes", "manifest.json"),
+         _conv_manifest(_five_classes), "gives 10 classes", "manifest.json"),
     Case("convert-keras-missing", "convert", "model.keras deleted", _conv_keras_missing, "model file not found", "model.keras"),
     Case("convert-keras-changed", "convert", "model.keras changed after training", _conv_keras_changed,
          "sha256 differs", "model.keras"),

@@ -157,7 +157,7 @@ def _run_manifest_fuzz(n, rel_base, tmp_path_factory):
     def check_both(model_text, variant_text):
         (run / "model" / "manifest.json").write_text(model_text, encoding="utf-8")
         try:
-            stage._read_manifest(run / "model")
+            stage.read_model(run)
         except EdgekitError:
             pass
         (run / "model" / "manifest.json").write_text(json.dumps(model_valid))

@@ -99,9 +99,9 @@ def test_sigkill_train_keeps_the_previous_model_and_reruns(rel_base, tmp_path):
     after = {k: v for k, v in snapshot(run).items() if artifacts.TMP_PREFIX not in k}
     assert after == before, "\n".join(diff(before, after))
     # the next stage reads the old, complete model (the temp dir is not a model)
-    from edgekit.convert import stage
+    from edgekit.rundir import ModelArtifact
 
-    manifest, _ = stage._read_manifest(run / "model")
+    manifest = ModelArtifact.read(run).manifest
     assert manifest["files"]["keras"]["sha256"] == artifacts.sha256_file(run / "model" / "model.keras")
 
     assert cli.main(argv) == 0
