@@ -15,7 +15,6 @@ idle 2-core machine wall ~= CPU / 2..1). Exit 1 if a bar is missed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -45,7 +44,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         train(TrainConfig(run_dir=run_dir, model="cnn", overwrite=True))
         print(f"trained the default cnn on MNIST in {time.perf_counter() - t0:.0f} s", flush=True)
-    manifest = json.loads((run_dir / "model" / "manifest.json").read_text())
+    from edgekit.rundir import ModelArtifact, VariantArtifact
+
+    manifest = ModelArtifact.read(run_dir).manifest
     print(f"model: {manifest['model']['name']}, test accuracy {manifest['metrics']['test_accuracy']:.4f}")
 
     config = ConvertConfig(run_dir=run_dir, overwrite=True)
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     print()
     for v in result.variants:
         if v.status == "ok":
-            rec = json.loads((v.path / "variant.json").read_text())
+            rec = VariantArtifact.read(run_dir, v.id).manifest
             if rec["finetune"]:
                 ft = rec["finetune"]
                 print(f"{v.id}: fine-tuned {ft['train_images']} images x {ft['epochs']} epoch in {ft['seconds']:.1f} s, "
