@@ -70,7 +70,7 @@ def _check_output(config: TrainConfig) -> None:
     be created or written, before any work and without creating anything."""
     if config.model_dir.exists() and not config.overwrite:
         raise OutputError(config.model_dir, "already exists (pass --overwrite to replace it)")
-    artifacts.check_can_create(config.model_dir)
+    artifacts.check_can_create(config.run_dir)  # model/ is renamed into place inside it
 
 
 def _pipeline(tf, x, y, *, batch_size: int, seed: int, shift: int, training: bool):
