@@ -180,7 +180,7 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
 def read_manifest(path: str | os.PathLike, schema: str, required: Mapping[str, type | tuple] = {}) -> dict:
     """Read a manifest and check its ``schema`` string and top-level keys.
 
-    ``schema`` is e.g. ``"edgekit.model/1"``: another name or major version
+    ``schema`` is e.g. ``edgekit.model/2``: another name or major version
     is refused with the version found, so an old run is never half-understood.
     """
     path = Path(path)

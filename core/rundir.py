@@ -767,6 +767,35 @@ def recorded_inputs_current(manifest: Path, schema: str, run: "RunDir | str | os
     return bool(current) and data["inputs"] == current
 
 
+def stage_manifests(run: "RunDir | str | os.PathLike", stage: str) -> list[Path]:
+    """The manifests a stage wrote (those that exist): what ``edgekit run``
+    hashes to tell whether a stage's output changed since it recorded it."""
+    run = RunDir.of(run)
+    if stage == "train":
+        files = [run.model_manifest]
+    elif stage == "convert":
+        files = [run.variant_index]
+        try:
+            files += [run.variant_manifest(vid) for vid in VariantIndex.read(run).ok_ids]
+        except ArtifactError:
+            pass
+    elif stage == "check":
+        files = [run.check_results]
+    elif stage == "report":
+        files = [run.report_json, run.report_html]
+    elif stage == "golden":
+        files = [run.golden_json]
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+    return [f for f in files if f.is_file()]
+
+
+def stage_outputs(run: "RunDir | str | os.PathLike", stage: str) -> dict[str, str]:
+    """run-relative manifest path -> sha256, for every manifest ``stage`` wrote."""
+    run = RunDir.of(run)
+    return {run.relative(f): artifacts.sha256_file(f) for f in stage_manifests(run, stage)}
+
+
 def iter_schema_ids() -> Iterator[str]:
     yield from SCHEMAS.values()
     yield RECIPE_SCHEMA

@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edgekit import artifacts, cli, pipeline
+from edgekit import artifacts
+from edgekit.apps import cli, pipeline
 from edgekit.runtime import golden, report
 
 from support.pipeline import PIPELINE_ARGS, PIPELINE_VARIANTS
@@ -35,6 +36,9 @@ def test_first_run_writes_every_artifact_and_prints_the_recommendation(pipeline_
     for line in rj["recommendation_text"]:
         assert line in out
     assert "stages: ran train, convert, check, report, golden; reused none" in out
+    # a first run says so for every stage (it used to claim "an earlier stage reran")
+    for stage in pipeline.ORDER:
+        assert f"[{stage}] running (no earlier result)" in out
 
 
 def test_report_on_the_real_run_matches_check_results(pipeline_run):
@@ -66,6 +70,8 @@ def test_second_run_reuses_everything_and_keeps_the_exit_code(pipeline_run, caps
     rc, out = _run(capsys, run_dir)
     assert rc == rc1
     assert "stages: ran none; reused train, convert, check, report, golden" in out
+    for stage in pipeline.ORDER:
+        assert f"[{stage}] reused (inputs and artifacts unchanged)" in out
     assert artifacts.sha256_file(run_dir / "check" / "results.json") == before
 
 
@@ -76,7 +82,7 @@ def test_changed_threshold_reruns_check_and_downstream_only(pipeline_run, capsys
     model_sha = artifacts.sha256_file(copy / "model" / "manifest.json")
     # agreement 100% is impossible for int8 and pal4 here: the check fails, the report is still written
     rc, out = _run(capsys, copy, "--min-agreement", "1.0")
-    assert "[check] running (inputs changed (params))" in out
+    assert "[check] running (its inputs changed: min_agreement)" in out
     assert "stages: ran check, report, golden; reused train, convert" in out
     assert rc == 1
     assert artifacts.sha256_file(copy / "model" / "manifest.json") == model_sha
@@ -93,7 +99,7 @@ def test_tampered_artifacts_are_not_reused(pipeline_run, tmp_path):
     state = json.loads((copy / "pipeline.json").read_text())["stages"]
     inputs = {s: state[s]["inputs"] for s in state}
     for stage in pipeline.ORDER:
-        assert pipeline.reusable(stage, copy, inputs[stage], state) == (True, "artifacts current")
+        assert pipeline.reusable(stage, copy, inputs[stage], state) == (True, "inputs and artifacts unchanged")
     # a variant file changed behind the manifest's back
     with open(copy / "variants" / "tflite-int8" / "model.tflite", "ab") as f:
         f.write(b"\0")
@@ -109,8 +115,8 @@ def test_tampered_artifacts_are_not_reused(pipeline_run, tmp_path):
     assert not ok and "changed" in why
     assert not report.is_current(copy) and not golden.is_current(copy)
     # a record made with other inputs
-    ok, why = pipeline.reusable("train", copy, {**inputs["train"], "params": {"epochs": 2}}, state)
-    assert not ok and why.startswith("inputs changed")
+    ok, why = pipeline.reusable("train", copy, {**inputs["train"], "config": {**inputs["train"]["config"], "epochs": 2}}, state)
+    assert (ok, why) == (False, "its inputs changed: epochs")
 
 
 def test_bad_input_is_exit_2_and_writes_nothing(tmp_path, capsys):

@@ -1,0 +1,61 @@
+"""The flags more than one stage takes, declared once as argparse parent parsers.
+
+A stage's CLI module lists the ones it takes in ``PARENTS`` (factories, so
+every parser gets its own copy); ``edgekit <stage>`` and ``edgekit run``
+build their parsers from them, and a stage module's ``add_arguments`` adds
+only the flags that are its own. What each flag's value means is decided by
+the stage's config (``config_from_args``), not here.
+
+- ``--run DIR``: the run directory (required, except for ``edgekit run``
+  which defaults to ``runs/mnist``).
+- ``--overwrite``: replace the stage's existing artifact (train, convert;
+  ``edgekit run`` decides it per stage).
+- ``--variants all|ID,ID``: which variants (convert, check).
+- ``--verbose``: the libraries' own output too (every command; ``EDGEKIT_VERBOSE=1``).
+"""
+from __future__ import annotations
+
+import argparse
+
+ALL = "all"
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False)
+
+
+def run_dir(default: str | None = None) -> argparse.ArgumentParser:
+    """``--run DIR`` (required unless a ``default`` is given)."""
+    p = _parent()
+    if default is None:
+        p.add_argument("--run", required=True, metavar="DIR", help="the run directory (docs/ARTIFACTS.md)")
+    else:
+        p.add_argument("--run", default=default, metavar="DIR", help=f"the run directory (default {default})")
+    return p
+
+
+def overwrite() -> argparse.ArgumentParser:
+    p = _parent()
+    p.add_argument("--overwrite", action="store_true", help="replace this stage's existing artifact in DIR")
+    return p
+
+
+def variants() -> argparse.ArgumentParser:
+    p = _parent()
+    p.add_argument("--variants", default=ALL, metavar="all|ID,ID",
+                   help="'all' (default: every shipped recipe for convert, every converted variant for check) "
+                        "or a comma-separated list of variant ids")
+    return p
+
+
+def ids(text: str) -> tuple[str, ...]:
+    """``--variants`` as a tuple of ids (``("all",)`` for all; empty for ``,``)."""
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+
+
+def verbose() -> argparse.ArgumentParser:
+    """``--verbose``: show the libraries' own output (TensorFlow, absl, coremltools, LiteRT); every command."""
+    p = _parent()
+    p.add_argument("--verbose", action="store_true",
+                   help="also show TensorFlow/coremltools/LiteRT output (same as EDGEKIT_VERBOSE=1)")
+    return p
