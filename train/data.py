@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import math
 import os
 import re
+import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,10 +200,46 @@ def _scan_class_folders(root: Path) -> dict[str, list[Path]]:
     empty = [c for c, f in classes.items() if not f]
     if empty:
         raise DataError(root / empty[0], "class folder holds no images")
+    if len(classes) < 2:
+        raise DataError(root, f"holds only {len(classes)} class folder ({', '.join(classes)}); a classifier needs "
+                              "at least two classes (one subfolder of images per class)")
+    seen: dict[str, str] = {}
+    for name in classes:
+        key = unicodedata.normalize("NFC", name).casefold()
+        if key in seen:
+            raise DataError(root, f"class folders {seen[key]!r} and {name!r} differ only in letter case or Unicode "
+                                  "form: they collide on a case-insensitive file system (macOS, Windows) and as "
+                                  "class labels; rename one")
+        seen[key] = name
     return classes
 
 
-def _read_folder(root: Path, size: tuple[int, int], seed: int):
+def _too_few_per_class(root: Path, classes: dict[str, list[Path]], y_train: np.ndarray, y_test: np.ndarray,
+                       class_names: list[str]) -> None:
+    """Refuse a split that leaves a class without training or test images,
+    naming the smallest such class folder and how many images it needs."""
+    need = max(2, math.ceil(1 / FOLDER_TEST_FRACTION))
+    short = [c for k, c in enumerate(class_names) if not (y_train == k).any() or not (y_test == k).any()]
+    if short:
+        name = min(short, key=lambda c: len(classes[c]))
+        n = len(classes[name])
+        raise DataError(root / name, f"class folder holds {n} image{'s' if n != 1 else ''}, too few for both a "
+                                     f"training and a test split ({FOLDER_TEST_FRACTION:.0%} is held out for "
+                                     f"testing); give every class at least {need} images, or train/ and test/ "
+                                     "folders")
+
+
+def _warn_duplicates(root: Path, train_hashes: list[str], test_hashes: list[str]) -> None:
+    """One warning line when test images are byte-identical to training images
+    (they make test accuracy look better than it is); not an error."""
+    seen = set(train_hashes)
+    dup = sum(h in seen for h in test_hashes)
+    if dup:
+        print(f"edgekit: warning: {root}: {dup} of {len(test_hashes)} test images are byte-identical to training "
+              "images; test accuracy overstates how the model does on new images", file=sys.stderr, flush=True)
+
+
+def _read_folder(root: Path, size: tuple[int, int], seed: int, warn: bool = True):
     """Images and labels from an image folder; returns arrays, class names, hashes."""
     if not root.exists():
         raise DataError(root, "data directory not found")
@@ -212,21 +251,28 @@ def _read_folder(root: Path, size: tuple[int, int], seed: int):
     if has_split and sorted(splits["test"]) != class_names:
         raise DataError(root / "test", f"class folders {sorted(splits['test'])} differ from train/'s {class_names}")
     h = hashlib.sha256()
-    out = {}
+    out, contents = {}, {}
     for split, classes in splits.items():
-        xs, ys = [], []
+        xs, ys, shas = [], [], []
         for label, name in enumerate(class_names):
             for p in classes[name]:
                 xs.append(_read_image(p, size))
                 ys.append(label)
-                h.update(p.relative_to(root).as_posix().encode() + b"\0" + artifacts.sha256_file(p).encode())
+                shas.append(artifacts.sha256_file(p))
+                h.update(p.relative_to(root).as_posix().encode() + b"\0" + shas[-1].encode())
         out[split] = (np.stack(xs), np.asarray(ys, dtype=np.int64))
+        contents[split] = shas
     if not has_split:
         x, y = out.pop("all")
         test_idx = _stratified_take(y, int(round(len(y) * FOLDER_TEST_FRACTION)), np.random.default_rng(seed + 1))
         mask = np.zeros(len(y), bool)
         mask[test_idx] = True
         out = {"train": (x[~mask], y[~mask]), "test": (x[mask], y[mask])}
+        shas = contents.pop("all")
+        contents = {"train": [s for s, m in zip(shas, mask) if not m], "test": [s for s, m in zip(shas, mask) if m]}
+        _too_few_per_class(root, splits["all"], out["train"][1], out["test"][1], class_names)
+    if warn:
+        _warn_duplicates(root, contents["train"], contents["test"])
     return out, class_names, {"images": h.hexdigest()}
 
 
@@ -272,9 +318,11 @@ def _split(x_train, y_train, x_test, y_test, *, val_size, seed, train_limit, tes
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, val_size: int | None = DEFAULT_VAL_SIZE,
                  seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
-                 image_size: tuple[int, int] = (28, 28)) -> Dataset:
+                 image_size: tuple[int, int] = (28, 28), warn: bool = True) -> Dataset:
     """Load and split a dataset (see the module docstring for the names).
-    ``val_size=None`` means 5000, or a tenth of a smaller training set."""
+    ``val_size=None`` means 5000, or a tenth of a smaller training set.
+    ``warn``: print the warnings about the data (test images duplicating
+    training images); later stages re-reading a model's data pass False."""
     if name not in DATASETS:
         raise ConfigError("--dataset", f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     for flag, v in (("--train-limit", train_limit), ("--test-limit", test_limit)):
@@ -284,7 +332,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, val_size:
         raise ConfigError("--data-dir", f"--dataset {name} needs --data-dir pointing at the data")
     if name == "folder":
         root = Path(data_dir)
-        parts, class_names, hashes = _read_folder(root, tuple(image_size), seed)
+        parts, class_names, hashes = _read_folder(root, tuple(image_size), seed, warn)
         x_train, y_train = parts["train"]
         x_test, y_test = parts["test"]
         kind, source, labels_file = "image-folder", root, root
@@ -307,6 +355,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, val_size:
             class_names = [str(i) for i in range(10)]
         else:  # classes are 0..max training label; test labels must be among them
             class_names = [str(i) for i in range(int(y_train.max()) + 1)]
+        if len(np.unique(y_train)) < 2:
+            raise DataError(files["train-labels"], f"every training label is {int(y_train[0])}; a classifier needs "
+                                                   "at least two classes")
         for role, y in (("train-labels", y_train), ("test-labels", y_test)):
             _check_labels(y, len(class_names), files[role], name)
         kind, source = "idx", root
@@ -353,7 +404,7 @@ def load_from_manifest(manifest: dict, model_dir: str | os.PathLike) -> Dataset:
             raise DataError(source / changed[0], "changed since the model was trained (sha256 differs from the manifest)")
     ds = load_dataset(name, None if name == "mnist" and source == bundled_mnist_dir() else source,
                       val_size=val_size, seed=seed, train_limit=train_limit, test_limit=test_limit,
-                      image_size=image_size)
+                      image_size=image_size, warn=False)
     if ds.info["files"] != files:
         raise DataError(source, "dataset changed since the model was trained (file hashes differ from the manifest)")
     return ds
