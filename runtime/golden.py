@@ -1,7 +1,9 @@
 """The on-device parity kit: test inputs and the outputs a phone must reproduce.
 
-In: a checked run (``check/results.json``, ``check/predictions/*.npz``,
-``variants/<id>/variant.json``, ``model/manifest.json`` and its dataset).
+In: a checked run, read as ``edgekit.rundir.CheckedRun`` (check results and
+predictions, each variant's manifest with its kind, the model manifest with
+its typed I/O (``ModelIO``: size, color, per-channel pixel scale and bias)
+and its dataset).
 
 Out: ``<run>/golden/`` written atomically (format: docs/GOLDEN.md):
 
@@ -10,9 +12,9 @@ Out: ``<run>/golden/`` written atomically (format: docs/GOLDEN.md):
   JSON array, the original model's probabilities), and per variant its
   expected probabilities and top-1 on every sample, the known flips, near
   ties and the tolerance an on-device run must meet;
-- ``inputs/NNNN.png``: each input as an 8-bit grayscale PNG (what an app
-  test bundles and feeds through an image input);
-- ``inputs.npy`` (uint8, K x H x W), ``original.npy`` (float32, K x C) and
+- ``inputs/NNNN.png``: each input as an 8-bit grayscale (or RGB) PNG (what
+  an app test bundles and feeds through an image input);
+- ``inputs.npy`` (uint8, K x H x W, or K x H x W x 3), ``original.npy`` (float32, K x C) and
   ``expected/<id>.npy`` (float32, K x C): the same numbers for numpy
   (``np.load(..., allow_pickle=False)``).
 
@@ -31,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import artifacts
+from edgekit import artifacts, rundir
 from edgekit.errors import ArtifactError, ConfigError, ShapeError
+from edgekit.rundir import GOLDEN_SCHEMA, CheckedRun, ModelIO, RunDir
 
-SCHEMA = "edgekit.golden/1"
+SCHEMA = GOLDEN_SCHEMA
 DEFAULT_COUNT = 100
 
 # Tolerances: how far an on-device output may be from this kit's expected
@@ -60,15 +63,16 @@ DEFAULT_TOLERANCE = 2e-2
 
 @dataclasses.dataclass(frozen=True)
 class GoldenConfig:
-    """run: a checked run directory; count: samples in the kit; seed: the stratified fill's order."""
+    """run_dir: a checked run directory; count: samples in the kit; seed: the stratified fill's order."""
 
-    run: str
+    run_dir: Path
     count: int = DEFAULT_COUNT
     seed: int = 0
 
     def __post_init__(self):
-        if not str(self.run):
+        if not isinstance(self.run_dir, (str, os.PathLike)) or not str(self.run_dir):
             raise ConfigError("--run", "a run directory is required")
+        object.__setattr__(self, "run_dir", Path(self.run_dir))
         if isinstance(self.count, bool) or not isinstance(self.count, int) or not 1 <= self.count <= 10_000:
             raise ConfigError("--count", f"must be an integer in [1, 10000], got {self.count!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -81,6 +85,14 @@ class GoldenResult:
     count: int
     flipped_included: int
     variants: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """A written kit is a success (whether the variants passed their check is the check's verdict)."""
+        return True
+
+    def failure(self) -> str | None:
+        return None
 
 
 # ------------------------------------------------------------------ selection
@@ -115,11 +127,29 @@ def select_samples(labels: np.ndarray, flipped: dict[str, list[int]], count: int
 
 
 def _png(image: np.ndarray) -> bytes:
+    """One input as an 8-bit PNG: grayscale for one channel, RGB for three."""
     from PIL import Image
 
+    x = np.asarray(image, np.uint8)
+    if x.ndim == 3 and x.shape[2] == 1:
+        x = x[..., 0]
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8), mode="L").save(buf, format="PNG")
+    Image.fromarray(x, mode="L" if x.ndim == 2 else "RGB").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def input_spec(model_io: ModelIO) -> dict:
+    """golden.json's ``model.input``: what an app feeds the model. ``pixels``
+    is the model's own per-channel mapping (input = pixel * scale + bias);
+    ``scale``, ``mean`` and ``std`` state the same mapping the way the Swift
+    kit applies it: input = (pixel * scale - mean[c]) / std[c]."""
+    px = model_io.pixels
+    std = [1.0 / (255.0 * s) for s in px.scale]
+    mean = [0.0 - b * d for b, d in zip(px.bias, std)]   # 0.0 -: no -0.0 in the JSON
+    return {"name": model_io.input_name, "height": model_io.height, "width": model_io.width,
+            "channels": model_io.channels, "color": model_io.color.value, "pixel_dtype": "uint8",
+            "scale": 1 / 255, "mean": mean, "std": std, "pixels": px.to_json(),
+            "layout": "row-major, top row first" + (", channels interleaved" if model_io.channels > 1 else "")}
 
 
 def _round(p: np.ndarray) -> list[float]:
@@ -130,17 +160,18 @@ def _round(p: np.ndarray) -> list[float]:
 
 # ------------------------------------------------------------------ build
 
-def build(run: str | os.PathLike, count: int = DEFAULT_COUNT, seed: int = 0) -> tuple[dict, dict[str, Any]]:
+def build(run: "RunDir | str | os.PathLike", count: int = DEFAULT_COUNT, seed: int = 0) -> tuple[dict, dict[str, Any]]:
     """golden.json content and the arrays/PNGs to write with it."""
-    from edgekit.runtime.report import input_hashes, load_checked_run, recommend, rows_from
+    from edgekit.runtime.report.policy import recommend, rows_from
 
-    c = load_checked_run(run)
+    c = CheckedRun.load(run)
     k = len(c.class_names)
     entries = c.results["variants"]
     flipped = {vid: list(e.get("flipped") or []) for vid, e in entries.items()}
     idx = select_samples(c.labels, flipped, count, seed)
     pos = {i: s for s, i in enumerate(idx)}
-    h, w = int(c.images.shape[1]), int(c.images.shape[2])
+    # K x H x W for one channel (as golden/1 has always held), K x H x W x C otherwise
+    images = c.images[..., 0] if c.images.shape[-1] == 1 else c.images
     orig = c.original_probs[idx]
     sample_ids = [f"{s:04d}" for s in range(len(idx))]
 
@@ -150,17 +181,18 @@ def build(run: str | os.PathLike, count: int = DEFAULT_COUNT, seed: int = 0) -> 
         samples.append({
             "id": sample_ids[s], "test_index": int(i), "label": int(c.labels[i]),
             "label_name": c.class_names[int(c.labels[i])], "png": f"inputs/{sample_ids[s]}.png",
-            "pixels": [int(v) for v in c.images[i].reshape(-1)],
+            "pixels": [int(v) for v in images[i].reshape(-1)],
             "original": {"top1": int(orig[s].argmax()), "probabilities": _round(orig[s])},
             "flipped_in": sorted(v for v, f in flip_sets.items() if i in f),
         })
 
     variants = {}
-    arrays: dict[str, np.ndarray] = {"inputs.npy": c.images[idx].astype(np.uint8),
+    arrays: dict[str, np.ndarray] = {"inputs.npy": images[idx].astype(np.uint8),
                                      "original.npy": orig.astype(np.float32)}
     for vid, e in sorted(entries.items()):
         probs = c.variant_probs[vid][idx]
-        kind = str(e.get("kind") or "")
+        vm = c.variants.get(vid)
+        kind = vm.kind.value if vm is not None else str(e.get("kind") or "")
         tol = TOLERANCES.get(kind, DEFAULT_TOLERANCE)
         top = np.sort(probs, axis=1)
         margin = top[:, -1] - top[:, -2] if k > 1 else np.ones(len(idx))
@@ -168,11 +200,12 @@ def build(run: str | os.PathLike, count: int = DEFAULT_COUNT, seed: int = 0) -> 
         # A device output within `tol` of the expected one can change the top-1
         # only if the top two expected probabilities are within 2*tol.
         ties = [sample_ids[s] for s in range(len(idx)) if margin[s] <= 2 * tol and sample_ids[s] not in known]
-        vm = c.variants.get(vid) or {}
-        file_rec = vm.get("file") or {}
+        file_rec = (vm.manifest.get("file") if vm is not None else None) or {}
         variants[vid] = {
-            "format": e.get("format") or vm.get("format"), "kind": kind or None, "backend": e.get("backend"),
-            "file": (f"variants/{vid}/{file_rec['path']}" if file_rec.get("path") else e.get("file")),
+            "format": vm.format if vm is not None else e.get("format"), "kind": kind or None,
+            "backend": e.get("backend"),
+            "file": (c.run.relative(vm.dir / file_rec["path"]) if vm is not None and file_rec.get("path")
+                     else e.get("file")),
             "file_sha256": file_rec.get("sha256"),
             "passed_check": bool(e.get("passed")),
             "tolerance": {"max_abs_prob_diff": tol},
@@ -183,17 +216,13 @@ def build(run: str | os.PathLike, count: int = DEFAULT_COUNT, seed: int = 0) -> 
         arrays[f"expected/{vid}.npy"] = probs.astype(np.float32)
 
     rec = recommend(rows_from(c.results, c.variants))
-    inputs = input_hashes(c.run)
-    io_spec = ((c.manifest.get("io") or {}).get("inputs") or [{}])[0]
     kit = {
         "schema": SCHEMA,
-        "run": c.run.resolve().name,
-        "inputs": inputs,
+        "run": c.run.root.resolve().name,
+        "inputs": c.input_hashes(),
         "model": {
-            "input": {"name": io_spec.get("name", "image"), "height": h, "width": w, "channels": 1,
-                      "color": "grayscale", "pixel_dtype": "uint8", "scale": 1 / 255,
-                      "layout": "row-major, top row first"},
-            "output": {"name": "probabilities", "classes": k},
+            "input": input_spec(c.model.io),
+            "output": {"name": c.model.io.output_name, "classes": k},
             "class_names": c.class_names,
         },
         "rules": {
@@ -206,7 +235,7 @@ def build(run: str | os.PathLike, count: int = DEFAULT_COUNT, seed: int = 0) -> 
         "samples": samples,
         "variants": variants,
     }
-    return kit, {"arrays": arrays, "pngs": {s["png"]: _png(c.images[i]) for s, i in zip(samples, idx)}}
+    return kit, {"arrays": arrays, "pngs": {s["png"]: _png(images[i]) for s, i in zip(samples, idx)}}
 
 
 def write(kit: dict, extra: dict[str, Any], out_dir: str | os.PathLike) -> Path:
@@ -224,17 +253,17 @@ def write(kit: dict, extra: dict[str, Any], out_dir: str | os.PathLike) -> Path:
 
 def run(config: GoldenConfig) -> GoldenResult:
     """Build ``<run>/golden/`` from a checked run (replacing an older kit)."""
-    kit, extra = build(config.run, config.count, config.seed)
-    out = write(kit, extra, Path(config.run) / "golden")
+    run_dir = RunDir(config.run_dir)
+    kit, extra = build(run_dir, config.count, config.seed)
+    out = write(kit, extra, run_dir.golden_dir)
     flipped = sum(1 for s in kit["samples"] if s["flipped_in"])
     return GoldenResult(directory=out, count=kit["count"], flipped_included=flipped, variants=tuple(kit["variants"]))
 
 
-def is_current(run: str | os.PathLike) -> bool:
-    """True if ``<run>/golden/golden.json`` was built from the current check results."""
-    from edgekit.runtime.report import recorded_inputs_current
-
-    return recorded_inputs_current(run, Path(run) / "golden" / "golden.json", SCHEMA)
+def is_current(run_dir: "RunDir | str | os.PathLike") -> bool:
+    """True if ``<run>/golden/golden.json`` was built from the run's current check results, predictions and model."""
+    run = RunDir.of(run_dir)
+    return rundir.recorded_inputs_current(run.golden_json, GOLDEN_SCHEMA, run)
 
 
 # ------------------------------------------------------------------ use
@@ -249,18 +278,21 @@ def load(kit_dir: str | os.PathLike) -> dict:
 
 
 def load_inputs(kit_dir: str | os.PathLike, kit: dict) -> np.ndarray:
-    """The kit's inputs decoded from its PNGs (uint8 K x H x W), checked
+    """The kit's inputs decoded from its PNGs (uint8 K x H x W, x 3 for RGB), checked
     against the JSON pixels: what an app would feed its model."""
     from PIL import Image
 
     kit_dir = Path(kit_dir)
-    h, w = kit["model"]["input"]["height"], kit["model"]["input"]["width"]
-    out = np.zeros((len(kit["samples"]), h, w), np.uint8)
+    spec = kit["model"]["input"]
+    h, w, c = spec["height"], spec["width"], int(spec.get("channels", 1))
+    mode = "L" if c == 1 else "RGB"
+    out = np.zeros((len(kit["samples"]), h, w) + (() if c == 1 else (c,)), np.uint8)
     for n, s in enumerate(kit["samples"]):
         path = artifacts.resolve_inside(kit_dir, s["png"], "input PNG")
         with Image.open(path) as img:
-            if img.mode != "L" or img.size != (w, h):
-                raise ArtifactError(path, f"expected a {w}x{h} grayscale PNG, got {img.mode} {img.size}")
+            if img.mode != mode or img.size != (w, h):
+                raise ArtifactError(path, f"expected a {w}x{h} {'grayscale' if c == 1 else 'RGB'} PNG, "
+                                          f"got {img.mode} {img.size}")
             out[n] = np.asarray(img)
         if not np.array_equal(out[n].reshape(-1), np.asarray(s["pixels"], np.uint8)):
             raise ArtifactError(path, f"pixels differ from golden.json sample {s['id']}")

@@ -1,5 +1,11 @@
-"""``edgekit golden``: flags -> GoldenConfig -> runtime.golden.run; prints what the kit holds."""
+"""``edgekit golden``: flags -> GoldenConfig (config_from_args); the golden
+stage's GoldenResult -> what the kit holds (show). The work is
+edgekit.runtime.golden.run."""
 from __future__ import annotations
+
+import argparse
+
+from edgekit.apps import flags
 
 HELP = "write the on-device parity kit (golden/) of a checked run"
 DESCRIPTION = """\
@@ -19,16 +25,23 @@ Example:
 """
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--run", required=True, metavar="DIR", help="run directory (with model/ and check/)")
+PARENTS = [flags.run_dir]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """golden's own flags (``--run`` comes from ``PARENTS``)."""
     parser.add_argument("--count", type=int, default=100, metavar="N", help="samples in the kit (default 100)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="order of the stratified fill (default 0)")
 
 
-def main(args) -> int:
-    from edgekit.runtime import golden
+def config_from_args(args: argparse.Namespace):
+    from edgekit.runtime.golden import GoldenConfig
 
-    result = golden.run(golden.GoldenConfig(run=args.run, count=args.count, seed=args.seed))
+    return GoldenConfig(run_dir=args.run, count=args.count, seed=args.seed)
+
+
+def show(result) -> int:
+    """Where the kit is and what it holds (a ``GoldenResult``); the exit code."""
     print(f"golden kit: {result.directory / 'golden.json'} ({result.count} samples, "
           f"{result.flipped_included} flipped by some variant; {len(result.variants)} variants)")
-    return 0
+    return 0 if result.ok else 1

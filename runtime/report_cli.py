@@ -1,6 +1,11 @@
-"""``edgekit report``: flags -> ReportConfig -> runtime.report.run; prints where
-the report is and the recommendation per platform."""
+"""``edgekit report``: flags -> ReportConfig (config_from_args); the report
+stage's ReportResult -> where the report is and the recommendation per
+platform (show). The work is edgekit.runtime.report.run."""
 from __future__ import annotations
+
+import argparse
+
+from edgekit.apps import flags
 
 HELP = "write the size/accuracy trade-off report (HTML, Markdown, JSON) of a checked run"
 DESCRIPTION = """\
@@ -25,19 +30,26 @@ Example:
 """
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--run", required=True, metavar="DIR", help="run directory (with model/ and check/)")
+PARENTS = [flags.run_dir]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """report's own flags (``--run`` comes from ``PARENTS``)."""
     parser.add_argument("--gallery-per-variant", type=int, default=8, metavar="N",
                         help="flipped test images shown per variant (default 8)")
     parser.add_argument("--gallery-total", type=int, default=64, metavar="N",
                         help="flipped test images shown in all (default 64)")
 
 
-def main(args) -> int:
-    from edgekit.runtime import report
+def config_from_args(args: argparse.Namespace):
+    from edgekit.runtime.report import ReportConfig
 
-    result = report.run(report.ReportConfig(run=args.run, gallery_per_variant=args.gallery_per_variant,
-                                            gallery_total=args.gallery_total))
+    return ReportConfig(run_dir=args.run, gallery_per_variant=args.gallery_per_variant,
+                        gallery_total=args.gallery_total)
+
+
+def show(result) -> int:
+    """Where the report is and the recommendation lines (a ``ReportResult``); the exit code."""
     print(f"report: {result.html}")
     print(result.summary)
-    return 0
+    return 0 if result.ok else 1

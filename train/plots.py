@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import figures
 from edgekit.train.models import FEATURES_LAYER
 
 PROJECTOR_SAMPLES = 2000
@@ -30,17 +31,11 @@ DPI = 100
 
 
 def _figure(figsize):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig
+    return figures.figure(*figsize, dpi=DPI)
 
 
 def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, format="png")
+    Path(path).write_bytes(figures.png(fig, crop=False, tight_layout=True))
 
 
 def image_grid(path: Path, images, titles, cols: int, colors=None) -> None:

@@ -6,6 +6,12 @@ import json
 import pytest
 
 from edgekit.apps import cli
+from edgekit.rundir import CHECK_SCHEMA
+
+
+def _next_major(schema: str) -> str:
+    name, major = schema.rsplit("/", 1)
+    return f"{name}/{int(major) + 1}"
 
 
 @pytest.mark.parametrize("cmd", ["report", "golden"])
@@ -25,9 +31,9 @@ def test_run_without_check_results(cmd, tmp_path, capsys):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
-    (json.dumps({"schema": "edgekit.model/1"}), "not an edgekit manifest of kind 'edgekit.check/1'"),
-    (json.dumps({"schema": "edgekit.check/2", "variants": {}}), "is not supported by this edgekit"),
-    (json.dumps({"schema": "edgekit.check/1", "variants": []}), "'variants' should be dict"),
+    (json.dumps({"schema": "edgekit.model/1"}), f"not an edgekit manifest of kind '{CHECK_SCHEMA}'"),
+    (json.dumps({"schema": _next_major(CHECK_SCHEMA), "variants": {}}), "is not supported by this edgekit"),
+    (json.dumps({"schema": CHECK_SCHEMA, "variants": []}), "'variants' should be dict"),
 ])
 def test_corrupt_or_foreign_results(content, message, tmp_path, capsys):
     (tmp_path / "check").mkdir()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit.rundir import Kind, RunDir, VariantArtifact
 from edgekit.runtime.report import ReportData
 
 HOSTILE_NAMES = ["<script>alert(1)</script>", 'say "hi" it\'s', "../../etc/passwd", "a|b & <i>c</i>", "$x^2$",
@@ -67,9 +68,12 @@ def make_report_data(class_names=tuple(str(i) for i in range(10)), n=200, coreml
             "thresholds": {}, "passed": passed, "reasons": [] if passed else [f"top-1 agreement {100 - 100 * len(flips) / n:.2f}% < 99.50%"],
         }
         fmt = vid.split("-")[0]
-        variants[vid] = {"schema": "edgekit.variant/1", "id": vid, "format": fmt,
-                         "platform": "ios" if fmt == "coreml" else "android",
-                         "recipe": {"id": vid, "description": f"recipe of {vid}", "finetune": None}}
+        reference = None if vid.endswith("-fp32") else f"{fmt}-fp32"
+        kind = Kind.FLOAT32 if reference is None else Kind.QUANTIZED
+        manifest = {"schema": "edgekit.variant/2", "id": vid, "format": fmt, "kind": kind.value,
+                    "reference": reference, "recipe": {"id": vid, "description": f"recipe of {vid}", "finetune": None}}
+        variants[vid] = VariantArtifact(run=RunDir("synthetic"), id=vid, format=fmt, kind=kind, reference=reference,
+                                        manifest=manifest, sha256="0" * 64)
     return ReportData(run_name="synthetic", class_names=list(class_names), results=results, variants=variants,
                       labels=labels, images=images, original_probs=original, variant_probs=probs,
                       model_info={"model": {"name": "cnn", "params": 1234}, "metrics": {"test_accuracy": 0.95}},

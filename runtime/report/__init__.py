@@ -1,0 +1,182 @@
+"""The report stage: the size/accuracy trade-off report of a checked run.
+
+In: a checked run, read as ``edgekit.rundir.CheckedRun`` (check results and
+predictions, the model manifest with its training plots and dataset, each
+variant's manifest with its declared format, platform and reference).
+
+Out: ``<run>/report/`` written atomically:
+
+- ``report.html``: one self-contained page (inline CSS, inline base64 PNGs,
+  no scripts, no external URL, every string escaped): the variant table,
+  the recommendation per platform, size-vs-accuracy with the Pareto front,
+  agreement and latency charts, the confusion matrix of each recommended
+  variant, a gallery of flipped samples, the training plots and the
+  environment fingerprint;
+- ``report.md``: the same table and recommendation as Markdown;
+- ``report.json`` (schema ``edgekit.report/1``): rows, recommendation,
+  Pareto front, and the sha256 of every input (``is_current``);
+- ``*.png``: the charts, also as files.
+
+The recommendation for a platform (iOS / Core ML, Android / TFLite) is the
+smallest variant of that format whose check passed; when none passed the
+report says so plainly. A Core ML result measured by ``mil-reference`` is
+labelled as edgekit's numpy interpreter, never as the Core ML runtime.
+
+Modules: ``loader`` (what is read), ``policy`` (rows, front, recommendation,
+gallery), ``charts`` (PNGs), ``render`` (HTML from a Jinja2 template, Markdown).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from edgekit import artifacts, rundir
+from edgekit.errors import ArtifactError, ConfigError
+from edgekit.rundir import REPORT_SCHEMA, RunDir
+from edgekit.runtime.report import charts as _charts
+from edgekit.runtime.report import render
+from edgekit.runtime.report.loader import PNG_MAGIC, ReportData, load
+from edgekit.runtime.report.policy import (BACKEND_LABELS, PLATFORMS, TABLE_COLUMNS, build_gallery, pareto_front,
+                                           num, recipe_summary, recommend, recommendation_lines, rows_from,
+                                           table_cells)
+
+SCHEMA = REPORT_SCHEMA
+DEFAULT_GALLERY_PER_VARIANT = 8
+DEFAULT_GALLERY_TOTAL = 64
+
+__all__ = ["BACKEND_LABELS", "DEFAULT_GALLERY_PER_VARIANT", "DEFAULT_GALLERY_TOTAL", "PLATFORMS", "PNG_MAGIC",
+           "ReportConfig", "ReportData", "ReportResult", "SCHEMA", "TABLE_COLUMNS", "build", "build_gallery",
+           "is_current", "load", "pareto_front", "recipe_summary", "recommend", "recommendation_lines", "rows_from",
+           "run", "table_cells", "write"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    """run_dir: the checked run; gallery_per_variant / gallery_total cap the flipped-sample gallery."""
+
+    run_dir: Path
+    gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIANT
+    gallery_total: int = DEFAULT_GALLERY_TOTAL
+
+    def __post_init__(self):
+        if not isinstance(self.run_dir, (str, os.PathLike)) or not str(self.run_dir):
+            raise ConfigError("--run", "a run directory is required")
+        object.__setattr__(self, "run_dir", Path(self.run_dir))
+        for name in ("gallery_per_variant", "gallery_total"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
+                raise ConfigError(f"--{name.replace('_', '-')}", f"must be an integer in [0, 10000], got {v!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportResult:
+    directory: Path
+    html: Path
+    markdown: Path
+    json: Path
+    recommendation: dict           # platform -> variant id or None
+    summary: str                   # the recommendation as plain text lines
+
+    @property
+    def ok(self) -> bool:
+        """A written report is a success, whatever it recommends (no passing variant is news, not a failure)."""
+        return True
+
+    def failure(self) -> str | None:
+        return None
+
+
+def _validate(data: ReportData) -> None:
+    k = len(data.class_names)
+    if data.original_probs.shape != (len(data.labels), k):
+        raise ArtifactError("check/predictions/original.npz", f"shape {data.original_probs.shape} does not match "
+                            f"{len(data.labels)} test images x {k} classes")
+    if len(data.images) != len(data.labels):
+        raise ArtifactError("model/manifest.json", f"{len(data.images)} test images for {len(data.labels)} labels")
+    for vid, e in data.results["variants"].items():
+        bad = [i for i in e.get("flipped") or []
+               if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(data.labels)]
+        if bad:
+            raise ArtifactError("check/results.json", f"variant {vid!r} lists flipped index {bad[0]!r}, outside the "
+                                f"{len(data.labels)} test samples")
+
+
+def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIANT,
+          gallery_total: int = DEFAULT_GALLERY_TOTAL) -> dict[str, Any]:
+    """Compute every part of the report: {"html", "markdown", "json", "charts": {name: png}, "rec", "lines"}."""
+    _validate(data)
+    k = len(data.class_names)
+    rows = rows_from(data.results, data.variants)
+    front = pareto_front(rows)
+    for r in rows:
+        r["pareto"] = r["id"] in front
+    rec = recommend(rows)
+    lines = recommendation_lines(rows, rec)
+    orig = data.results.get("original") or {}
+    o_lat = orig.get("latency_ms") if isinstance(orig.get("latency_ms"), dict) else {}
+    charts = {
+        "size_accuracy.png": _charts.size_accuracy(rows, front, num(orig.get("accuracy"))),
+        "agreement.png": _charts.agreement(rows),
+        "latency.png": _charts.latency(rows, num(o_lat.get("p50"))),
+    }
+    cms, cm_json = {}, {}
+    for key, r in rec.items():
+        if r is None:
+            continue
+        cm = _charts.confusion(data.labels, data.variant_probs[r["id"]].argmax(axis=1), k)
+        png = _charts.confusion_chart(cm, data.class_names, f"{r['id']} (rows: true class)")
+        cms[key] = (r["id"], png)
+        charts[f"confusion_{key}.png"] = png
+        cm_json[key] = {"variant": r["id"], "matrix": cm.tolist()}
+    gallery = build_gallery(data.results, data.class_names, data.labels, data.original_probs, data.variant_probs,
+                            rows, gallery_per_variant, gallery_total)
+    gallery_pngs = [_charts.sample_png(data.images[g["index"]]) for g in gallery]
+    report_json = {
+        "schema": SCHEMA, "run": data.run_name,
+        "inputs": data.inputs,
+        "test_count": int(len(data.labels)),
+        "original": {"accuracy": num(orig.get("accuracy")), "latency_ms": {k2: num(v) for k2, v in o_lat.items()}},
+        "variants": rows,
+        "pareto_front": front,
+        "recommendation": {key: (None if r is None else r["id"]) for key, r in rec.items()},
+        "recommendation_text": lines,
+        "confusion_matrices": cm_json,
+        "gallery": gallery,
+        "charts": sorted(charts),
+        "training_plots": sorted(data.plots),
+        "fingerprint": data.fingerprint,
+    }
+    return {"html": render.html(data, rows, rec, lines, front, charts, cms, gallery, gallery_pngs),
+            "markdown": render.markdown(data, rows, lines, front, list(charts)),
+            "json": report_json, "charts": charts, "rec": rec, "lines": lines}
+
+
+def write(built: dict[str, Any], out_dir: "str | os.PathLike") -> Path:
+    """Write a built report into ``out_dir`` atomically (replacing an old report)."""
+    out_dir = Path(out_dir)
+    with artifacts.atomic_dir(out_dir, overwrite=True) as tmp:
+        for name, png in built["charts"].items():
+            (tmp / name).write_bytes(png)
+        (tmp / "report.html").write_text(built["html"], encoding="utf-8")
+        (tmp / "report.md").write_text(built["markdown"], encoding="utf-8")
+        artifacts.write_json(tmp / "report.json", built["json"])
+    return out_dir
+
+
+def run(config: ReportConfig) -> ReportResult:
+    """Load a checked run and write ``<run>/report/``."""
+    run_dir = RunDir(config.run_dir)
+    built = build(load(run_dir), config.gallery_per_variant, config.gallery_total)
+    write(built, run_dir.report_dir)
+    return ReportResult(directory=run_dir.report_dir, html=run_dir.report_html, markdown=run_dir.report_md,
+                        json=run_dir.report_json,
+                        recommendation={k: (None if r is None else r["id"]) for k, r in built["rec"].items()},
+                        summary="\n".join(built["lines"]))
+
+
+def is_current(run_dir: "RunDir | str | os.PathLike") -> bool:
+    """True if ``<run>/report/`` is complete and built from the run's current check, predictions and model."""
+    run = RunDir.of(run_dir)
+    return run.report_html.is_file() and rundir.recorded_inputs_current(run.report_json, REPORT_SCHEMA, run)
