@@ -1,0 +1,103 @@
+"""The compression audit reads what each converted file really holds, per
+weight tensor, from the file (TFLite flatbuffer tensors, Core ML constexpr
+ops), not from the recipe."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgekit.convert import audit, recipe as recipes
+from edgekit.rundir import ModelArtifact, VariantIndex
+
+
+@pytest.fixture(scope="module")
+def audits(convert_run):
+    run_dir, _ = convert_run
+    model = ModelArtifact.read(run_dir)
+    weights = audit.keras_weights(model.load_keras())
+    out = {v.id: audit.audit(v.path, v.format, recipes.load(v.id), weights)
+           for v in VariantIndex.read(run_dir).variants(model)}
+    return model, weights, out
+
+
+def _rows(a: audit.Audit) -> dict[str, audit.WeightRow]:
+    return {r.name: r for r in a.rows}
+
+
+def test_rows_of_every_variant_add_up_to_the_parameter_count(audits):
+    model, weights, out = audits
+    params = model.manifest["model"]["params"]
+    assert sum(w.elements for w in weights) == params
+    for vid, a in out.items():
+        assert a.elements == params, vid
+        assert [r.name for r in a.rows] == [w.name for w in weights], vid
+        assert all(r.bits is not None for r in a.rows), f"{vid}: the cnn has nothing to fold"
+
+
+def test_float_variants_store_float(audits):
+    _, _, out = audits
+    assert out["tflite-fp32"].bits_per_weight == pytest.approx(32.0)
+    assert out["coreml-fp32"].bits_per_weight == pytest.approx(32.0)
+    for vid in ("tflite-fp16", "coreml-fp16"):
+        assert out[vid].bits_per_weight == pytest.approx(16.0), vid
+        assert out[vid].compressed_share == 0.0, vid
+
+
+def test_coreml_palettization_skips_small_tensors_and_says_why(audits):
+    _, _, out = audits
+    rows = _rows(out["coreml-pal4"])
+    big = rows["features/kernel"]
+    assert big.compressed and big.stored == "4-bit palette (16 values)" and 4.0 <= big.bits < 4.01
+    small = rows["conv1/kernel"]  # 400 weights, under coremltools' default weight_threshold of 2048
+    assert not small.compressed and small.stored == "float16" and small.bits == 16.0
+    assert "weight_threshold (2048)" in small.note
+    assert not rows["logits/kernel"].compressed  # 1,280 weights: also skipped
+    # effective bits: 4 for the two big kernels, 16 for the rest, tables included
+    assert 4.0 < out["coreml-pal4"].bits_per_weight < 4.3
+    pal2 = _rows(out["coreml-pal2"])["features/kernel"]
+    assert pal2.stored == "2-bit palette (4 values)" and 2.0 <= pal2.bits < 2.01
+
+
+def test_sparsity_is_measured_in_the_file(audits):
+    _, _, out = audits
+    pruned = _rows(out["coreml-pruned"])["features/kernel"]
+    assert pruned.stored.startswith("sparse") and pruned.sparsity == pytest.approx(0.75, abs=0.01)
+    assert 4.9 < pruned.bits < 5.1  # a 1-bit mask plus float16 for a quarter of the weights
+    tfl = _rows(out["tflite-pruned-int8"])["features/kernel"]
+    assert tfl.stored.startswith("int8") and tfl.sparsity > 0.7  # zeros kept, but not saved: 8 bits each
+    assert 8.0 <= tfl.bits < 8.1
+
+
+def test_tflite_quantization_per_tensor(audits):
+    _, _, out = audits
+    int8 = _rows(out["tflite-int8"])
+    for name in ("conv1/kernel", "conv2/kernel", "features/kernel", "logits/kernel"):
+        assert int8[name].compressed and int8[name].stored.startswith("int8 (per-channel scales"), name
+    assert int8["features/bias"].stored.startswith("int32") and not int8["features/bias"].compressed
+    dyn = _rows(out["tflite-dynamic-int8"])
+    assert dyn["conv1/kernel"].stored == "float32" and "TFLite converter" in dyn["conv1/kernel"].note
+    assert dyn["features/kernel"].compressed
+
+
+def test_a_lower_weight_threshold_palettizes_the_small_layers(fresh_run, tmp_path):
+    """The audit follows the file: with weight_threshold 256 the 400- and
+    1,280-weight kernels are palettized too, and the audit sees it."""
+    from edgekit.convert.config import ConvertConfig
+    from edgekit.convert.stage import run
+
+    src = json.loads(recipes.builtin_dir().joinpath("coreml-pal4.json").read_text())
+    src["coreml"]["compression"]["weight_threshold"] = 256
+    src["reference"] = None  # this folder has no coreml-fp32
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "coreml-pal4.json").write_text(json.dumps(src))
+    result = run(ConvertConfig(run_dir=fresh_run, variants=("coreml-pal4",), recipe_dir=folder))
+    assert result.ok, result.failure()
+    model = ModelArtifact.read(fresh_run)
+    (v,) = VariantIndex.read(fresh_run).variants(model)
+    a = audit.audit(v.path, v.format, recipes.parse(folder / "coreml-pal4.json"), audit.keras_weights(model.load_keras()))
+    rows = _rows(a)
+    assert rows["conv1/kernel"].stored == "4-bit palette (16 values)" and rows["conv1/kernel"].note is None
+    assert rows["logits/kernel"].compressed
+    assert not rows["conv1/bias"].compressed and "256" in rows["conv1/bias"].note
