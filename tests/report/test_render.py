@@ -171,3 +171,12 @@ def test_written_report_json_is_valid(built, tmp_path):
     (out / "stale.png").write_bytes(b"old")
     report.write(built, tmp_path / "report")
     assert not (out / "stale.png").exists()
+
+
+def test_markdown_escape_leaves_no_markup():
+    from edgekit.runtime.report.render import md_code, md_escape
+
+    assert md_escape("*a* _b_ [c](d) <i>&amp; `e` #1 a|b x.y -z !w \\") == (
+        "\\*a\\* \\_b\\_ \\[c\\]\\(d\\) \\<i\\>\\&amp; \\`e\\` \\#1 a\\|b x\\.y \\-z \\!w \\\\")
+    assert md_escape("two\nlines") == "two lines"
+    assert md_code("a`b") == "``a`b``" and md_code("plain") == "`plain`"
