@@ -38,6 +38,7 @@ from edgekit.errors import ArtifactError, ConfigError, ShapeError
 from edgekit.rundir import GOLDEN_SCHEMA, CheckedRun, ModelIO, RunDir
 
 SCHEMA = GOLDEN_SCHEMA
+KIT_JSON = RunDir(Path()).golden_json.name      # golden.json inside any kit folder
 DEFAULT_COUNT = 100
 
 # Tolerances: how far an on-device output may be from this kit's expected
@@ -247,7 +248,7 @@ def write(kit: dict, extra: dict[str, Any], out_dir: str | os.PathLike) -> Path:
             (tmp / rel).write_bytes(data)
         for rel, arr in extra["arrays"].items():
             np.save(tmp / rel, arr, allow_pickle=False)
-        artifacts.write_json(tmp / "golden.json", kit)
+        artifacts.write_json(tmp / KIT_JSON, kit)
     return out_dir
 
 
@@ -271,7 +272,7 @@ def is_current(run_dir: "RunDir | str | os.PathLike") -> bool:
 def load(kit_dir: str | os.PathLike) -> dict:
     """Read and sanity-check a golden kit's golden.json."""
     kit_dir = Path(kit_dir)
-    kit = artifacts.read_manifest(kit_dir / "golden.json", SCHEMA, {"samples": list, "variants": dict, "model": dict})
+    kit = artifacts.read_manifest(kit_dir / KIT_JSON, SCHEMA, {"samples": list, "variants": dict, "model": dict})
     for s in kit["samples"]:
         artifacts.resolve_inside(kit_dir, s["png"], "input PNG")
     return kit

@@ -154,14 +154,16 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
 
 
 def write(built: dict[str, Any], out_dir: "str | os.PathLike") -> Path:
-    """Write a built report into ``out_dir`` atomically (replacing an old report)."""
+    """Write a built report into ``out_dir`` atomically (replacing an old report);
+    its files are named as ``RunDir`` names them in ``<run>/report/``."""
     out_dir = Path(out_dir)
+    names = RunDir(out_dir.parent)
     with artifacts.atomic_dir(out_dir, overwrite=True) as tmp:
         for name, png in built["charts"].items():
             (tmp / name).write_bytes(png)
-        (tmp / "report.html").write_text(built["html"], encoding="utf-8")
-        (tmp / "report.md").write_text(built["markdown"], encoding="utf-8")
-        artifacts.write_json(tmp / "report.json", built["json"])
+        (tmp / names.report_html.name).write_text(built["html"], encoding="utf-8")
+        (tmp / names.report_md.name).write_text(built["markdown"], encoding="utf-8")
+        artifacts.write_json(tmp / names.report_json.name, built["json"])
     return out_dir
 
 
