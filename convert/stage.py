@@ -21,6 +21,7 @@ run. ``ConvertResult.ok`` is false if any variant failed.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,10 @@ def _metadata(src: _Source, r: recipes.Recipe) -> dict:
     }
 
 
+def _relative(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
 def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertConfig) -> dict:
     """Write the model file into ``out`` and return the variant.json record."""
     t0 = time.perf_counter()
@@ -230,6 +235,12 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
                            "metadata": _metadata(src, r)}
     seconds = time.perf_counter() - t0
     keras_rec = src.manifest["files"].get("keras", {})
+    try:  # what the file really holds per weight tensor, read back from it
+        from edgekit.convert import audit
+
+        weights = audit.audit(path, r.format, r, audit.keras_weights(src.keras)).to_json()
+    except Exception as e:  # an audit that cannot read a layout must not cost the user the variant
+        weights = {"error": first_line(e, with_type=True)}
     return {
         "id": r.id,
         "format": r.format,
@@ -237,12 +248,14 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         "reference": r.reference,
         "platform": r.platform,
         "recipe": r.data,
-        "source_model": {"manifest": "../../model/manifest.json", "sha256": src.manifest_sha256,
+        "source_model": {"manifest": _relative(src.model.path, src.model.run.variant_dir(r.id)),
+                         "sha256": src.manifest_sha256,
                          "keras_sha256": keras_rec.get("sha256"), "model": src.manifest["model"].get("name")},
         "file": artifacts.file_record(path, out),
         "zipped_bytes": artifacts.zipped_size(path),
         "io": info["io"],
         "operators": info["operators"],
+        "weights": weights,
         "finetune": ft_record,
         "calibration": src.calibration_record if (r.tflite and r.tflite["representative"]) else None,
         "deployment_target": deployment_target,

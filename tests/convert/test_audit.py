@@ -101,3 +101,13 @@ def test_a_lower_weight_threshold_palettizes_the_small_layers(fresh_run, tmp_pat
     assert rows["conv1/kernel"].stored == "4-bit palette (16 values)" and rows["conv1/kernel"].note is None
     assert rows["logits/kernel"].compressed
     assert not rows["conv1/bias"].compressed and "256" in rows["conv1/bias"].note
+
+
+def test_variant_json_records_the_audit(convert_run, audits):
+    run_dir, _ = convert_run
+    _, _, out = audits
+    model = ModelArtifact.read(run_dir)
+    for v in VariantIndex.read(run_dir).variants(model):
+        recorded = v.manifest["weights"]
+        assert recorded == json.loads(json.dumps(out[v.id].to_json())), v.id
+        assert sum(r["elements"] for r in recorded["rows"]) == model.manifest["model"]["params"]
