@@ -691,8 +691,8 @@ CASES = [
     # report
     Case("report-no-check", "report", "run without check/", _rep(lambda r: None, parts=("model", "variants")),
          "not found", "results.json"),
-    Case("report-results-other-schema", "report", "results.json of schema edgekit.check/2",
-         _rep(lambda r: edit_json(r / "check" / "results.json", _set(["schema"], "edgekit.check/2"))),
+    Case("report-results-other-schema", "report", "results.json of the old schema edgekit.check/1 (an older run)",
+         _rep(lambda r: edit_json(r / "check" / "results.json", _set(["schema"], "edgekit.check/1"))),
          "not supported", "results.json"),
     Case("report-results-wrong-type", "report", "results.json variants is a list",
          _rep(lambda r: edit_json(r / "check" / "results.json", _set(["variants"], []))), "should be dict", "results.json"),
