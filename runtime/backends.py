@@ -1,8 +1,9 @@
 """Runtime backends: execute one variant file on a batch of images.
 
 In: a model file (``model.tflite`` or ``Model.mlpackage``) and a batch of
-images, float32 ``[N, H, W, C]`` in [0, 1] (the model I/O convention of
-docs/ARTIFACTS.md). Out: probabilities, float32 ``[N, num_classes]``, in
+model inputs, float32 ``[N, H, W, C]`` of the model's ``io`` shape (pixels
+already mapped by ``rundir.PixelMapping``; a backend whose file takes an
+image input maps them back to pixels with the same mapping). Out: probabilities, float32 ``[N, num_classes]``, in
 class-index order.
 
 Each backend is a thin class with one ``predict(x)`` method that first checks
@@ -31,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit import quiet
+from edgekit.rundir import PixelMapping
 from edgekit.errors import ConfigError, ModelFileError, ShapeError, first_line
 
 # Images per interpreter call when predicting a large batch: big enough to
@@ -90,12 +92,22 @@ def verify_input(x: np.ndarray, image_shape: Sequence[int], where: str | os.Path
     if not isinstance(x, np.ndarray):
         raise ShapeError(where, f"input must be a numpy array, got {type(x).__name__}")
     if x.dtype != np.float32:
-        raise ShapeError(where, f"input dtype is {x.dtype}, the model takes float32 images in [0, 1]")
+        raise ShapeError(where, f"input dtype is {x.dtype}, the model takes float32 inputs")
     expected = tuple(int(d) for d in image_shape)
     if x.ndim != 1 + len(expected) or tuple(x.shape[1:]) != expected:
         raise ShapeError(where, f"input shape {tuple(x.shape)} does not match the model's [N, {', '.join(map(str, expected))}]")
     if x.shape[0] == 0:
         raise ShapeError(where, "input batch is empty")
+
+
+def to_pixels(x: np.ndarray, pixels: PixelMapping) -> np.ndarray:
+    """Model inputs back to the uint8 pixels ``pixels`` maps them from (an
+    image-input file applies the mapping itself): ``(x - bias) / scale``, rounded."""
+    p = (np.asarray(x, np.float64) - np.asarray(pixels.bias)) / np.asarray(pixels.scale)
+    return np.clip(np.round(p), 0, 255).astype(np.uint8)
+
+
+_UNIT = PixelMapping.from_range(0.0, 1.0, 1)
 
 
 class Backend:
@@ -217,8 +229,9 @@ class CoreMLBackend(Backend):
     name = BackendName.COREML.value
 
     def __init__(self, path: str | os.PathLike, class_names: Sequence[str], image_shape: Sequence[int],
-                 compute_units: str = "CPU_ONLY"):
+                 compute_units: str = "CPU_ONLY", pixels: PixelMapping | None = None):
         super().__init__(path)
+        self.pixels = pixels or PixelMapping.from_range(0.0, 1.0, int(tuple(image_shape)[-1]))
         if not coreml_runtime_available():
             raise ConfigError("--backend coreml", COREML_UNAVAILABLE)
         ct = quiet.import_coremltools()
@@ -241,8 +254,10 @@ class CoreMLBackend(Backend):
         from PIL import Image
 
         if self._is_image:
-            pixels = np.clip(np.round(x[..., 0] * 255.0), 0, 255).astype(np.uint8)
-            batch = [{self._input.name: Image.fromarray(p)} for p in pixels]  # 2-D uint8: mode "L"
+            pixels = to_pixels(x, self.pixels)
+            if pixels.shape[-1] == 1:
+                pixels = pixels[..., 0]       # 2-D uint8: mode "L"
+            batch = [{self._input.name: Image.fromarray(p)} for p in pixels]
         else:
             batch = [{self._input.name: xi[None]} for xi in x]
         results = self._model.predict(batch)
@@ -273,13 +288,14 @@ class MilReferenceBackend(Backend):
 
     name = BackendName.MIL_REFERENCE.value
 
-    def __init__(self, path: str | os.PathLike, class_names: Sequence[str]):
+    def __init__(self, path: str | os.PathLike, class_names: Sequence[str], pixels: PixelMapping | None = None):
         super().__init__(path)
         from edgekit.runtime import mil
 
         self._program = mil.load(self.path)  # raises ModelFileError for a corrupt package
         spec = self._program.input_spec
         self.image_shape = (*spec.shape, 1) if spec.kind == "image" else tuple(int(d) for d in spec.shape[1:])
+        self.pixels = pixels or PixelMapping.from_range(0.0, 1.0, self.image_shape[-1])
         names = [str(c) for c in class_names]
         labels = self._program.class_labels
         self._order = None
@@ -292,22 +308,29 @@ class MilReferenceBackend(Backend):
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         try:
-            out = self._program.predict(x)
+            # an image input takes pixels (the program applies its own mapping); the
+            # interpreter also takes pixel / 255 floats as they are (no rounding)
+            feed = x
+            if self._program.input_spec.kind == "image" and self.pixels != _UNIT:
+                feed = to_pixels(x, self.pixels)[..., 0]
+            out = self._program.predict(feed)
         except NotImplementedError as e:
             raise ModelFileError(self.path, f"mil-reference cannot run this program: {e}") from None
         return out if self._order is None else out[:, self._order]
 
 
 def open_backend(name: BackendName | str, path: str | os.PathLike, *, class_names: Sequence[str],
-                 image_shape: Sequence[int]) -> Backend:
-    """Instantiate an already resolved (not ``auto``) backend for ``path``."""
+                 image_shape: Sequence[int], pixels: PixelMapping | None = None) -> Backend:
+    """Instantiate an already resolved (not ``auto``) backend for ``path``.
+    ``pixels`` (the model's ``io.pixels``; default pixel / 255) is how the
+    float inputs were made from pixels, for files that take an image input."""
     name = BackendName(name)
     if name == BackendName.LITERT:
         backend: Backend = LiteRTBackend(path)
     elif name == BackendName.COREML:
-        backend = CoreMLBackend(path, class_names, image_shape)
+        backend = CoreMLBackend(path, class_names, image_shape, pixels=pixels)
     elif name == BackendName.MIL_REFERENCE:
-        backend = MilReferenceBackend(path, class_names)
+        backend = MilReferenceBackend(path, class_names, pixels=pixels)
     else:
         raise ConfigError("--backend", f"resolve {name.value!r} to a concrete backend first")
     if tuple(backend.image_shape) != tuple(image_shape):

@@ -1,32 +1,30 @@
 """The check stage: run every variant in its runtime and compare it with the original.
 
-In: a run directory with ``model/manifest.json`` (schema ``edgekit.model/1``)
-and ``variants/<id>/variant.json`` (schema ``edgekit.variant/1``); variants
-are found by reading those manifests, never by file name. The test set is
-rebuilt from the model manifest (same files, same hashes, same split).
+In: a run directory with ``model/`` (``rundir.ModelArtifact``) and the
+variants convert listed in ``variants/index.json`` (``rundir.VariantIndex``);
+each variant declares its kind and reference. The test set is rebuilt from
+the model manifest (same files, same hashes, same split), and its pixels
+become model inputs through ``model.io.pixels``.
 
-Out: ``<run>/check/`` written atomically:
-  results.json              schema ``edgekit.check/1`` (see docs/ARTIFACTS.md)
-  junit.xml                 one testcase per variant, failures carry the reasons
-  predictions/original.npz  ``probabilities`` (N x C float32), ``labels``
-  predictions/<id>.npz      ``probabilities`` of each variant
-Re-running replaces the whole directory (results always match one run).
+Out: ``<run>/check/`` written atomically by ``rundir.CheckArtifact``:
+results.json (edgekit.check/2, records every predictions file), junit.xml
+and the predictions. Re-running replaces the whole directory.
 
-Validation (``metrics.compare``) produces a report per variant; the gate
-(``metrics.gate``) applies thresholds chosen by what the variant changes
-(``metrics.Kind``, read from its recipe) and overridden by the config; every
-failure reason is collected. ``run`` returns a ``CheckResult``; the CLI exits
-1 when any variant failed.
+Validation (``metrics.compare``) produces a report per variant; thresholds
+come from the variant's declared kind (``metrics.DEFAULT_THRESHOLDS``),
+overridden by the config; ``metrics.judge_all`` gives every variant a
+verdict (pass / fail / inconclusive, Holm-corrected McNemar across the
+checked variants). ``run`` returns a ``CheckResult``: ``ok`` unless a variant
+failed (exit 1); an inconclusive variant is never a pass, but only a failure
+fails the stage.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import time
 import xml.etree.ElementTree as ET
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,12 +33,10 @@ import numpy as np
 from edgekit import artifacts
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
 from edgekit.progress import bar
+from edgekit.rundir import CheckArtifact, ModelArtifact, RunDir, VariantArtifact, VariantIndex
 from edgekit.runtime import backends as bk
 from edgekit.runtime import metrics
 
-SCHEMA = "edgekit.check/1"
-MODEL_SCHEMA = "edgekit.model/1"
-VARIANT_SCHEMA = "edgekit.variant/1"
 # Batch-1 latency: enough timed runs for a stable p95 (the 95th percentile of
 # 200 samples rests on 10 of them), after warm-up runs that pay for lazy
 # allocation and cache misses.
@@ -106,26 +102,45 @@ class VariantCheck:
     kind: metrics.Kind
     comparison: metrics.Comparison
     thresholds: metrics.Thresholds
-    reasons: list[str]
+    judgement: metrics.Judgement
     size_bytes: int
     zipped_bytes: int
     latency_ms: dict[str, float]
     throughput_ips: float
     file: str
     variant_manifest_sha256: str = ""
+    reference: str | None = None
+
+    @property
+    def verdict(self) -> metrics.Verdict:
+        return self.judgement.verdict
+
+    @property
+    def reasons(self) -> list[str]:
+        """The decided failures (empty unless the verdict is fail)."""
+        return self.judgement.reasons
 
     @property
     def passed(self) -> bool:
-        return not self.reasons
+        return self.verdict is metrics.Verdict.PASS
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict is metrics.Verdict.FAIL
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.verdict is metrics.Verdict.INCONCLUSIVE
 
     def to_json(self) -> dict[str, Any]:
         d = self.comparison.to_json()
         d.update(id=self.id, format=self.format, backend=self.backend, kind=self.kind.value,
-                 thresholds=self.thresholds.to_json(), reasons=list(self.reasons), passed=self.passed,
+                 reference=self.reference, thresholds=self.thresholds.to_json(), passed=self.passed,
                  size_bytes=self.size_bytes, zipped_bytes=self.zipped_bytes, latency_ms=self.latency_ms,
                  throughput_ips=self.throughput_ips, throughput_batch=THROUGHPUT_BATCH, file=self.file,
                  variant_manifest_sha256=self.variant_manifest_sha256,
-                 predictions=f"predictions/{self.id}.npz")
+                 predictions=CheckArtifact.prediction_file(self.id))
+        d.update(self.judgement.to_json())      # verdict, reasons, inconclusive_reasons, images_to_decide, ...
         return d
 
 
@@ -139,97 +154,36 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """Every variant passed (an inconclusive one did not)."""
         return all(v.passed for v in self.variants)
 
     @property
+    def ok(self) -> bool:
+        """No variant failed: exit code 0 (inconclusive variants are reported, not failed)."""
+        return not self.failed
+
+    @property
     def failed(self) -> list[VariantCheck]:
-        return [v for v in self.variants if not v.passed]
+        return [v for v in self.variants if v.failed]
+
+    @property
+    def inconclusive(self) -> list[VariantCheck]:
+        return [v for v in self.variants if v.inconclusive]
+
+    @property
+    def verdict(self) -> metrics.Verdict:
+        return metrics.combine([v.verdict for v in self.variants])
+
+    def failure(self) -> str | None:
+        if self.ok:
+            return None
+        return failure_line(len(self.failed), len(self.variants), [v.id for v in self.failed],
+                            self.out_dir / "junit.xml")
 
 
-# ------------------------------------------------------------ discovery
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    id: str
-    dir: Path
-    manifest: dict
-    format: str
-    path: Path
-    kind: metrics.Kind
-
-
-def discover_variants(run_dir: Path, model_manifest_path: Path) -> list[Variant]:
-    """Every ``variants/<id>/variant.json`` of the run, validated. A variant
-    directory without a manifest, a manifest of another kind, an id that
-    differs from its directory, a model file that is missing or changed, or
-    a variant converted from another model is an ArtifactError."""
-    root = run_dir / "variants"
-    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
-    if not dirs:
-        raise ArtifactError(root, "no variants to check; run `edgekit convert --run "
-                                  f"{run_dir}` first")
-    model_sha = artifacts.sha256_file(model_manifest_path)
-    found = []
-    for d in dirs:
-        mpath = d / "variant.json"
-        if not mpath.is_file():
-            raise ArtifactError(d, "variant directory has no variant.json (an interrupted or foreign "
-                                   "conversion?); rerun edgekit convert or remove it")
-        man = artifacts.read_manifest(mpath, VARIANT_SCHEMA, {"id": str, "format": str, "file": dict, "recipe": dict})
-        if man["id"] != d.name:
-            raise ArtifactError(mpath, f"id {man['id']!r} does not match its directory {d.name!r}")
-        if man["format"] not in ("tflite", "coreml"):
-            raise ArtifactError(mpath, f"unknown format {man['format']!r} (expected tflite or coreml)")
-        source = man.get("source_model")
-        if isinstance(source, dict) and source.get("sha256") not in (None, model_sha):
-            raise ArtifactError(mpath, "converted from another model (source_model sha256 differs from "
-                                       "model/manifest.json); rerun edgekit convert")
-        rec = man["file"]
-        path = artifacts.resolve_inside(d, rec.get("path"), "variant model file")
-        if not path.exists():
-            raise ArtifactError(path, "model file named by variant.json is missing")
-        if "sha256" in rec and artifacts.sha256_tree(path) != rec["sha256"]:
-            raise ArtifactError(path, "sha256 differs from variant.json: the model file was changed or "
-                                      "replaced after conversion")
-        try:
-            kind = variant_kind(man)
-        except (AttributeError, TypeError, ValueError) as e:
-            raise ArtifactError(mpath, f"recipe section is malformed ({e})") from None
-        found.append(Variant(man["id"], d, man, man["format"], path, kind))
-    return found
-
-
-def variant_kind(manifest: dict) -> metrics.Kind:
-    """What a variant changes, read from its recipe (data, not its id)."""
-    recipe = manifest.get("recipe") or {}
-    finetune = recipe.get("finetune") or {}
-    if isinstance(finetune, dict) and finetune.get("method") in ("prune", "cluster"):
-        return metrics.Kind.LOW_BIT   # sparse / few-centroid weights, retrained
-    if manifest["format"] == "tflite":
-        t = recipe.get("tflite") or {}
-        if "float16" in (t.get("supported_types") or []):
-            return metrics.Kind.FLOAT16
-        if not t.get("optimizations"):
-            return metrics.Kind.FLOAT32
-        return metrics.Kind.QUANTIZED
-    c = recipe.get("coreml") or {}
-    comp = c.get("compression")
-    if not comp:
-        return metrics.Kind.FLOAT16 if c.get("compute_precision") == "float16" else metrics.Kind.FLOAT32
-    if comp.get("method") == "linear" or (comp.get("method") == "palettize" and int(comp.get("nbits", 0)) >= 6):
-        return metrics.Kind.QUANTIZED
-    return metrics.Kind.LOW_BIT
-
-
-def _io_of(manifest: dict, where: Path) -> tuple[list[str], tuple[int, ...]]:
-    """Class names and image shape (H, W, C) the model manifest declares."""
-    ds = manifest["dataset"]
-    names, shape = ds.get("class_names"), ds.get("image_shape")
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise ArtifactError(where, "dataset.class_names should be a non-empty list of strings")
-    if not isinstance(shape, list) or len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
-        raise ArtifactError(where, "dataset.image_shape should be [H, W, C] positive integers")
-    return names, tuple(shape)
+def failure_line(failed: int, total: int, ids: list[str], junit: Path) -> str:
+    return (f"{failed} of {total} variants failed their thresholds: {', '.join(ids)} "
+            f"(see {junit})")
 
 
 # --------------------------------------------------------------- timing
@@ -261,56 +215,70 @@ def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
 
 # ------------------------------------------------------------------ run
 
+def _variants(config: CheckConfig, model: ModelArtifact) -> list[VariantArtifact]:
+    """The variants to check, from variants/index.json, read and validated."""
+    run = RunDir(config.run_dir)
+    if not run.variant_index.is_file() and not run.variants_dir.is_dir():
+        raise ArtifactError(run.variants_dir, f"no variants to check; run `edgekit convert --run "
+                                              f"{config.run_dir}` first")
+    index = VariantIndex.read(run)
+    if config.variants is None:
+        if not index.ok_ids:
+            raise ArtifactError(run.variant_index, f"no variants to check; run `edgekit convert --run "
+                                                   f"{config.run_dir}` first")
+        return index.variants(model)
+    unknown = [i for i in config.variants if i not in index.entries]
+    if unknown:
+        raise ConfigError("--variants", f"no variant {unknown[0]!r} in {run.variant_index}; "
+                                        f"found: {', '.join(index.entries) or '(none)'}")
+    return index.variants(model, list(dict.fromkeys(config.variants)))
+
+
 def run(config: CheckConfig) -> CheckResult:
     """Check the run's variants against its original model; write ``check/``."""
-    from edgekit.train import data as tdata
-    from edgekit.train import models as tmodels
-
     started = time.perf_counter()
     run_dir = config.run_dir
     if not run_dir.is_dir():
         raise ArtifactError(run_dir, "run directory not found")
-    model_dir = run_dir / "model"
-    manifest_path = model_dir / "manifest.json"
-    manifest = artifacts.read_manifest(manifest_path, MODEL_SCHEMA, {"dataset": dict, "files": dict})
-    variants = discover_variants(run_dir, manifest_path)
-    if config.variants is not None:
-        known = {v.id: v for v in variants}
-        unknown = [i for i in config.variants if i not in known]
-        if unknown:
-            raise ConfigError("--variants", f"no variant {unknown[0]!r} in {run_dir / 'variants'}; "
-                                            f"found: {', '.join(known)}")
-        variants = [known[i] for i in dict.fromkeys(config.variants)]
+    rd = RunDir(run_dir)
+    model_artifact = ModelArtifact.read(rd)
+    io = model_artifact.io
+    variants = _variants(config, model_artifact)
     # Open every variant before any slow work: a bad --backend, a corrupt or
     # mismatched model file fails in seconds, before the test set is loaded.
-    class_names, image_shape = _io_of(manifest, manifest_path)
+    class_names = list(io.class_names)
     wrong = [v.id for v in variants if not bk.can_run(config.backend, v.format)]
     if wrong:
         raise ConfigError("--backend", f"{config.backend.value} cannot run {', '.join(wrong)}; choose those "
                                        "variants out with --variants, or use --backend auto")
     chosen = {v.id: bk.resolve(config.backend, v.format) for v in variants}
-    opened = {v.id: bk.open_backend(chosen[v.id], v.path, class_names=class_names, image_shape=image_shape)
+    opened = {v.id: bk.open_backend(chosen[v.id], v.path, class_names=class_names, image_shape=io.image_shape,
+                                    pixels=io.pixels)
               for v in variants}
 
-    ds = tdata.load_from_manifest(manifest, model_dir)
-    if list(ds.class_names) != class_names or tuple(ds.image_shape) != image_shape:
-        raise ArtifactError(manifest_path, "dataset rebuilt from the manifest does not match its class_names/image_shape")
-    x = tdata.to_float(ds.x_test)
-    y = np.asarray(ds.y_test, np.int64)
+    ds = model_artifact.dataset()
+    if list(ds.class_names) != class_names:
+        raise ArtifactError(model_artifact.path, "dataset rebuilt from the manifest does not match its class_names")
+    images, y = ds.x_test, np.asarray(ds.y_test, np.int64)
     if config.limit is not None:
-        x, y = x[:config.limit], y[:config.limit]
+        images, y = images[:config.limit], y[:config.limit]
+    x = io.pixels.apply(images)
+    if tuple(x.shape[1:]) != io.image_shape:
+        raise ArtifactError(model_artifact.path, f"dataset images {list(x.shape[1:])} do not match io's "
+                                                 f"{list(io.image_shape)}")
 
-    model = tmodels.load_model(model_dir, manifest)
+    model = model_artifact.load_keras()
     warm = x[:THROUGHPUT_BATCH]
     model.predict(warm, batch_size=THROUGHPUT_BATCH, verbose=0)   # untimed: traces the predict function
     original, secs = _timed(lambda: np.asarray(model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0), np.float32))
     original_latency = measure_latency(model.predict_on_batch, x[:1], config.latency_runs, config.warmup_runs)
     original_info = {"backend": "keras", "accuracy": float(np.mean(original.argmax(1) == y)),
                      "latency_ms": original_latency, "throughput_ips": len(x) / secs,
-                     "throughput_batch": THROUGHPUT_BATCH, "predictions": "predictions/original.npz"}
+                     "throughput_batch": THROUGHPUT_BATCH,
+                     "predictions": CheckArtifact.prediction_file(CheckArtifact.ORIGINAL)}
 
-    checks: list[VariantCheck] = []
-    predictions: dict[str, np.ndarray] = {}
+    measured = []
+    predictions: dict[str, np.ndarray] = {CheckArtifact.ORIGINAL: original}
     overrides = config.overrides
     for v in bar(variants, desc="check", unit="variant"):
         backend = opened[v.id]
@@ -323,43 +291,86 @@ def run(config: CheckConfig) -> CheckResult:
                                          f"{len(x)} test images: the model file is broken")
         report = metrics.compare(y, original, probs)
         thresholds = metrics.DEFAULT_THRESHOLDS[v.kind].override(overrides)
-        rec = v.manifest["file"]
+        measured.append((v, backend.name, report, thresholds, latency, len(x) / secs))
+        predictions[v.id] = probs
+
+    # one family: Holm's correction over every checked variant's McNemar test
+    judgements = metrics.judge_all({v.id: r for v, _, r, _, _, _ in measured},
+                                   {v.id: t for v, _, _, t, _, _ in measured})
+    checks = []
+    for v, backend_name, report, thresholds, latency, ips in measured:
         zipped = v.manifest.get("zipped_bytes")
         checks.append(VariantCheck(
-            id=v.id, format=v.format, backend=backend.name, kind=v.kind, comparison=report,
-            thresholds=thresholds, reasons=metrics.gate(report, thresholds),
+            id=v.id, format=v.format, backend=backend_name, kind=v.kind, comparison=report,
+            thresholds=thresholds, judgement=judgements[v.id],
             size_bytes=artifacts.tree_size(v.path),   # on disk; its sha256 was checked above
             zipped_bytes=zipped if isinstance(zipped, int) and not isinstance(zipped, bool) and zipped > 0
             else artifacts.zipped_size(v.path),
-            latency_ms=latency, throughput_ips=len(x) / secs,
-            file=f"variants/{v.id}/{rec['path']}",
-            variant_manifest_sha256=artifacts.sha256_file(v.dir / "variant.json"),
+            latency_ms=latency, throughput_ips=ips, file=rd.relative(v.path),
+            variant_manifest_sha256=v.sha256, reference=v.reference,
         ))
-        predictions[v.id] = probs
 
-    result = CheckResult(out_dir=run_dir / "check", test_count=int(len(x)), original=original_info,
+    result = CheckResult(out_dir=rd.check_dir, test_count=int(len(x)), original=original_info,
                          variants=checks, seconds=time.perf_counter() - started)
-    _write(result, config, original, y, predictions, manifest_path)
+    results = results_json(result, config, model_artifact.sha256)
+    with artifacts.atomic_dir(result.out_dir, overwrite=True) as tmp:
+        CheckArtifact.write(tmp, results, predictions, y, junit_xml(result))
     return result
+
+
+def is_current(run_dir: Path) -> bool:
+    """check/ exists, was made from the current model and variant manifests,
+    and every predictions file it records exists."""
+    rd = RunDir(Path(run_dir))
+    try:
+        checked = CheckArtifact.read(rd)
+        model = ModelArtifact.read(rd)
+        if checked.results["model_manifest"].get("sha256") != model.sha256:
+            return False
+        for vid, entry in checked.results["variants"].items():
+            mpath = rd.variant_manifest(vid)
+            if not mpath.is_file() or entry.get("variant_manifest_sha256") != artifacts.sha256_file(mpath):
+                return False
+        return all(checked.predictions_path(name).is_file() for name in checked.results["predictions"])
+    except (ArtifactError, OSError, AttributeError, TypeError):
+        return False
+
+
+def recorded_failure(run_dir: Path) -> str | None:
+    """The failure line of the check recorded in ``run_dir`` (None when it
+    passed, had only inconclusive variants, or cannot be read)."""
+    rd = RunDir(Path(run_dir))
+    try:
+        res = CheckArtifact.read(rd).results
+    except ArtifactError:
+        return None
+    failed = res.get("failed") or []
+    if not failed:
+        return None
+    return failure_line(len(failed), len(res["variants"]), list(failed), rd.junit)
 
 
 # --------------------------------------------------------------- output
 
 def results_json(result: CheckResult, config: CheckConfig, model_manifest_sha: str) -> dict[str, Any]:
+    """results.json without its schema and predictions map (CheckArtifact.write adds those)."""
     return {
-        "schema": SCHEMA,
         "config": {"variants": list(config.variants) if config.variants else "all",
                    "backend": config.backend.value, "limit": config.limit,
                    "latency_runs": config.latency_runs, "warmup_runs": config.warmup_runs},
         "thresholds": {"overrides": config.overrides.to_json(),
                        "defaults": {k.value: t.to_json() for k, t in metrics.DEFAULT_THRESHOLDS.items()},
-                       "absolute_min_psnr_db": metrics.ABSOLUTE_MIN_PSNR},
+                       "absolute_min_psnr_db": metrics.ABSOLUTE_MIN_PSNR,
+                       "confidence": metrics.CONFIDENCE,
+                       "multiple_comparisons": "holm"},
         "model_manifest": {"path": "../model/manifest.json", "sha256": model_manifest_sha},
         "test_count": result.test_count,
         "original": result.original,
         "variants": {v.id: v.to_json() for v in result.variants},
+        "verdict": result.verdict.value if result.variants else metrics.Verdict.PASS.value,
         "passed": result.passed,
         "failed": [v.id for v in result.failed],
+        "inconclusive": [v.id for v in result.inconclusive],
         "seconds": result.seconds,
         "versions": artifacts.library_versions(),
     }
@@ -375,44 +386,39 @@ def _xml_text(text: str) -> str:
 
 
 def junit_xml(result: CheckResult) -> bytes:
-    """JUnit XML for CI: one testcase per variant; a failing variant gets a
-    ``<failure>`` whose text lists every reason. ElementTree escapes all text."""
+    """JUnit XML for CI: one testcase per variant. A failing variant gets a
+    ``<failure type="threshold">`` whose text lists every reason; an
+    inconclusive one a ``<failure type="inconclusive">`` whose message says
+    so and how many test images would decide it (never a silent pass; the
+    exit code still treats it as not failed). ElementTree escapes all text."""
+    bad = [v for v in result.variants if not v.passed]
     suite = ET.Element("testsuite", name="edgekit.check", tests=str(len(result.variants)),
-                       failures=str(len(result.failed)), errors="0", skipped="0", time=f"{result.seconds:.3f}")
+                       failures=str(len(bad)), errors="0", skipped="0", time=f"{result.seconds:.3f}")
     for v in result.variants:
         case = ET.SubElement(suite, "testcase", classname=f"edgekit.check.{v.backend}", name=_xml_text(v.id),
                              time=f"{v.comparison.count / v.throughput_ips:.3f}")
         c = v.comparison
         psnr = "inf" if math.isinf(c.psnr_db) else f"{c.psnr_db:.1f}"
+        lo, hi = c.agreement_ci
         ET.SubElement(case, "system-out").text = (
-            f"backend={v.backend} kind={v.kind.value} agreement={c.agreement:.6f} accuracy={c.accuracy:.6f} "
-            f"accuracy_change={c.accuracy_change:+.3f}pp mcnemar_p={c.mcnemar_p:.4g} psnr_db={psnr} "
+            f"verdict={v.verdict.value} backend={v.backend} kind={v.kind.value} agreement={c.agreement:.6f} "
+            f"agreement_ci=[{lo:.6f},{hi:.6f}] accuracy={c.accuracy:.6f} "
+            f"accuracy_change={c.accuracy_change:+.3f}pp mcnemar_p={c.mcnemar_p:.4g} "
+            f"mcnemar_p_holm={v.judgement.mcnemar_p_holm:.4g} psnr_db={psnr} "
             f"max_abs_diff={c.max_abs_diff:.3g} size_bytes={v.size_bytes}")
-        if v.reasons:
+        if v.failed:
             ET.SubElement(case, "failure", message=_xml_text(v.reasons[0]),
                           type="threshold").text = _xml_text("\n".join(v.reasons))
+        elif v.inconclusive:
+            ET.SubElement(case, "failure", message=_xml_text(f"inconclusive: {inconclusive_summary(v)}"),
+                          type="inconclusive").text = _xml_text("\n".join(v.judgement.inconclusive_reasons))
     ET.indent(suite)
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def _write(result: CheckResult, config: CheckConfig, original: np.ndarray, labels: np.ndarray,
-           predictions: dict[str, np.ndarray], manifest_path: Path) -> None:
-    sha = artifacts.sha256_file(manifest_path)
-    with artifacts.atomic_dir(result.out_dir, overwrite=True) as tmp:
-        pred_dir = tmp / "predictions"
-        pred_dir.mkdir()
-        np.savez(pred_dir / "original.npz", probabilities=original.astype(np.float32), labels=labels)
-        for vid, probs in predictions.items():
-            np.savez(pred_dir / f"{vid}.npz", probabilities=probs.astype(np.float32))
-        artifacts.write_json(tmp / "results.json", results_json(result, config, sha))
-        artifacts.write_bytes_atomic(tmp / "junit.xml", junit_xml(result))
-
-
-def load_predictions(check_dir: str | os.PathLike, name: str) -> np.ndarray:
-    """``probabilities`` of ``predictions/<name>.npz`` (no pickle)."""
-    path = artifacts.resolve_inside(check_dir, f"predictions/{name}.npz", "predictions")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return np.asarray(z["probabilities"])
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ArtifactError(path, f"cannot read predictions: {e}") from None
+def inconclusive_summary(v: VariantCheck) -> str:
+    """"needs about N test images to decide" (or why no size would)."""
+    n = v.judgement.images_to_decide
+    if n is None:
+        return "no test-set size decides it at the observed rates"
+    return f"needs about {metrics.about(n)} test images to decide (checked {v.comparison.count:,})"

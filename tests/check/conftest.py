@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.models import tiny_classifier
-from support.runs import copy_model, write_tflite_variant
+from support.runs import copy_model, index_variants, write_tflite_variant
 
 import edgekit  # noqa: F401  (selects tf_keras before TensorFlow loads)
 
@@ -83,6 +83,7 @@ def make_run(tiny_run, tflite_bytes, tmp_path):
         for vid in variants:
             vid, content = (vid, tflite_bytes[vid]) if isinstance(vid, str) else (vid[0], tflite_bytes[vid[1]])
             write_tflite_variant(run_dir, vid, content)
+        index_variants(run_dir)
         return run_dir
 
     return make

@@ -1,4 +1,4 @@
-"""Kinds read from the shipped recipes, JUnit escaping, and check/ replaced only whole."""
+"""Kinds the shipped recipes declare, JUnit escaping, and check/ replaced only whole."""
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,8 +26,7 @@ EXPECTED_KIND = {
 def test_every_shipped_recipe_gets_the_kind_its_numbers_need(path):
     recipe = json.loads(path.read_text())
     assert recipe["id"] in EXPECTED_KIND, f"new recipe {recipe['id']}: decide its threshold kind here"
-    kind = check.variant_kind({"format": recipe["format"], "recipe": recipe})
-    assert kind.value == EXPECTED_KIND[recipe["id"]]
+    assert metrics.Kind(recipe["kind"]).value == EXPECTED_KIND[recipe["id"]]   # declared, not inferred
 
 
 def _fake_result(vid: str, reasons: list[str]) -> check.CheckResult:
@@ -38,7 +37,7 @@ def _fake_result(vid: str, reasons: list[str]) -> check.CheckResult:
     comp = metrics.compare(labels, p, p[::-1].copy())
     v = check.VariantCheck(id=vid, format="tflite", backend="litert", kind=metrics.Kind.QUANTIZED,
                            comparison=comp, thresholds=metrics.DEFAULT_THRESHOLDS[metrics.Kind.QUANTIZED],
-                           reasons=reasons, size_bytes=10, zipped_bytes=9, latency_ms={"p50": 1.0, "p95": 2.0},
+                           judgement=metrics.Judgement(metrics.Verdict.FAIL, reasons, [], None, 1.0, 1), size_bytes=10, zipped_bytes=9, latency_ms={"p50": 1.0, "p95": 2.0},
                            throughput_ips=100.0, file="variants/x/model.tflite")
     return check.CheckResult(out_dir=Path("."), test_count=2, original={}, variants=[v], seconds=1.0)
 

@@ -52,3 +52,20 @@ def write_tflite_variant(run_dir: Path, recipe_id: str, content: bytes) -> Path:
         "zipped_bytes": artifacts.zipped_size(vdir / "model.tflite"),
     })
     return vdir
+
+
+def index_variants(run_dir: Path) -> Path:
+    """variants/index.json listing every variants/<id>/variant.json there (as
+    convert would after converting them), for runs whose variants were written
+    by hand; returns the index path."""
+    from edgekit import artifacts
+    from edgekit.rundir import IndexEntry, RunDir, VariantArtifact, VariantIndex, VariantStatus
+
+    rd = RunDir(run_dir)
+    rd.variants_dir.mkdir(parents=True, exist_ok=True)
+    entries = {}
+    for d in sorted(p for p in rd.variants_dir.iterdir() if p.is_dir()):
+        v = VariantArtifact.read(rd, d.name)
+        entries[v.id] = IndexEntry(id=v.id, format=v.format, kind=v.kind, reference=v.reference,
+                                   status=VariantStatus.OK)
+    return VariantIndex(rd, source_sha256=artifacts.sha256_file(rd.model_manifest), entries=entries).write()
