@@ -684,7 +684,7 @@ CASES = [
     Case("check-unknown-variant", "check", "--variants nope", _chk(lambda r: None, flags=("--variants", "nope")),
          "nope", None),
     Case("check-unknown-backend", "check", "--backend tpu", _chk(lambda r: None, flags=("--backend", "tpu")),
-         "unknown backend", "--backend"),
+         "invalid choice: 'tpu'", "--backend"),   # choices: --help lists them
     Case("check-agreement-above-one", "check", "--min-agreement 1.5", _chk(lambda r: None, flags=("--min-agreement", "1.5")),
          "outside [0, 1]", "--min-agreement"),
     Case("check-psnr-nan", "check", "--min-psnr nan", _chk(lambda r: None, flags=("--min-psnr", "nan")),

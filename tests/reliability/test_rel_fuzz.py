@@ -143,7 +143,7 @@ def manifest_texts(draw, valid: dict):
 
 def _run_manifest_fuzz(n, rel_base, tmp_path_factory):
     from edgekit.convert import stage
-    from edgekit.runtime import check
+    from edgekit.rundir import ModelArtifact, VariantIndex
 
     model_valid = json.loads((rel_base / "model" / "manifest.json").read_text())
     variant_valid = json.loads((rel_base / "variants" / "tflite-fp32" / "variant.json").read_text())
@@ -151,6 +151,7 @@ def _run_manifest_fuzz(n, rel_base, tmp_path_factory):
     (run / "model").mkdir(parents=True)
     shutil.copy(rel_base / "model" / "manifest.json", run / "model" / "manifest.json")
     shutil.copytree(rel_base / "variants" / "tflite-fp32", run / "variants" / "tflite-fp32")
+    shutil.copy(rel_base / "variants" / "index.json", run / "variants" / "index.json")
 
     @settings(max_examples=n, **COMMON)
     @given(manifest_texts(model_valid), manifest_texts(variant_valid))
@@ -163,7 +164,7 @@ def _run_manifest_fuzz(n, rel_base, tmp_path_factory):
         (run / "model" / "manifest.json").write_text(json.dumps(model_valid))
         (run / "variants" / "tflite-fp32" / "variant.json").write_text(variant_text, encoding="utf-8")
         try:
-            found = check.discover_variants(run, run / "model" / "manifest.json")
+            found = VariantIndex.read(run).variants(ModelArtifact.read(run), ["tflite-fp32"])
         except EdgekitError:
             return
         # accepted: then the file it points at is inside the variant dir and unchanged
