@@ -93,6 +93,17 @@ def test_failing_threshold_exits_1_with_reasons_in_junit(make_run, capsys):
     case = ET.parse(run_dir / "check" / "junit.xml").getroot().find("testcase")
     failure = case.find("failure")
     assert failure is not None and failure.text.count("\n") == 1 and "agreement" in failure.get("message")
+    assert failure.get("type") == "threshold" and v["verdict"] == "fail"
+    # the pipeline's view of this check: current, and why it failed
+    assert check.is_current(run_dir)
+    assert check.recorded_failure(run_dir).startswith("1 of 1 variants failed their thresholds: tflite-int8")
+    vjson = run_dir / "variants/tflite-int8/variant.json"
+    vjson.write_text(vjson.read_text() + "\n")          # a changed variant manifest: the check is stale
+    assert not check.is_current(run_dir)
+    vjson.write_text(vjson.read_text()[:-1])
+    assert check.is_current(run_dir)
+    (run_dir / "check/predictions/original.npz").unlink()  # a recorded predictions file gone
+    assert not check.is_current(run_dir)
 
 
 def test_limit_checks_first_n_images(make_run):
