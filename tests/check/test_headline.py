@@ -19,6 +19,7 @@ def test_tflite_int8_agreement_bar_on_full_mnist(tmp_path):
     assert res["test_count"] == 10000
     int8 = res["variants"]["tflite-int8"]
     assert int8["backend"] == "litert"
+    assert int8["verdict"] == "pass", (int8["reasons"], int8["inconclusive_reasons"])   # exit 0 alone allows inconclusive
     assert int8["agreement"] >= 0.998, int8["agreement"]
     assert abs(int8["accuracy_change"]) <= 0.1, int8["accuracy_change"]
     assert res["variants"]["tflite-fp32"]["agreement"] == 1.0
