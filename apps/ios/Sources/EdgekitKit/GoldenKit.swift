@@ -47,7 +47,14 @@ public struct GoldenInput: Decodable {
     public let scale: Double
     public let mean: [Double]?
     public let std: [Double]?
+    /// The model's own mapping, input = pixel * scale[c] + bias[c] (newer kits).
+    public let pixels: GoldenPixelMapping?
     public let layout: String?
+}
+
+public struct GoldenPixelMapping: Decodable {
+    public let scale: [Double]
+    public let bias: [Double]
 }
 
 public struct GoldenModelOutput: Decodable {
@@ -191,6 +198,14 @@ extension GoldenKit {
                 out.append("model.input.\(key) has \(values.count) values for \(input.channels) channel(s)")
             } else if values.contains(where: { !$0.isFinite }) || (key == "std" && values.contains(0)) {
                 out.append("model.input.\(key) is \(values)")
+            }
+        }
+        if let px = input.pixels {
+            if px.scale.count != input.channels || px.bias.count != input.channels {
+                out.append("model.input.pixels has \(px.scale.count) scales and \(px.bias.count) biases "
+                           + "for \(input.channels) channel(s)")
+            } else if (px.scale + px.bias).contains(where: { !$0.isFinite }) || px.scale.contains(0) {
+                out.append("model.input.pixels is scale \(px.scale), bias \(px.bias)")
             }
         }
         let pixelCount = input.width * input.height * input.channels

@@ -15,22 +15,34 @@ public enum ColorOrder: String, Equatable {
     public var channels: Int { self == .grayscale ? 1 : 3 }
 }
 
-/// value = (pixel * scale - mean[c]) / std[c], per model channel c.
+/// value = (pixel * scale - mean[c]) / std[c], per model channel c; or, when
+/// the kit records the model's own mapping (`model.input.pixels`),
+/// value = pixel * pixelScale[c] + bias[c], the arithmetic edgekit's
+/// PixelMapping.apply does (the two forms state the same mapping and differ
+/// by at most one float32 step).
 public struct Preprocessing: Equatable {
     public let scale: Double
     public let mean: [Double]
     public let std: [Double]
+    /// The model's per-channel mapping, if the kit has it (it then decides the values).
+    public let pixelScale: [Double]?
+    public let bias: [Double]?
 
-    public init(scale: Double, mean: [Double], std: [Double]) {
+    public init(scale: Double, mean: [Double], std: [Double], pixelScale: [Double]? = nil, bias: [Double]? = nil) {
         self.scale = scale
         self.mean = mean
         self.std = std
+        self.pixelScale = pixelScale
+        self.bias = bias
     }
 
     /// The model input value of an 8-bit `pixel` in model channel `channel`,
     /// computed in Double and rounded once to Float (as float32 p / 255 is).
     public func value(_ pixel: UInt8, channel: Int) -> Float {
-        Float((Double(pixel) * scale - mean[channel]) / std[channel])
+        if let pixelScale, let bias {
+            return Float(Double(pixel) * pixelScale[channel] + bias[channel])
+        }
+        return Float((Double(pixel) * scale - mean[channel]) / std[channel])
     }
 }
 
@@ -66,7 +78,8 @@ public struct KitModelContract: Equatable {
         color = ColorOrder(rawValue: input.color) ?? .grayscale
         let c = color.channels
         preprocessing = Preprocessing(scale: input.scale, mean: input.mean ?? Array(repeating: 0, count: c),
-                                      std: input.std ?? Array(repeating: 1, count: c))
+                                      std: input.std ?? Array(repeating: 1, count: c),
+                                      pixelScale: input.pixels?.scale, bias: input.pixels?.bias)
         classLabels = kit.model.classNames
     }
 

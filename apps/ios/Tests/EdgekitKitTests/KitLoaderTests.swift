@@ -15,7 +15,13 @@ final class KitLoaderTests: XCTestCase {
         XCTAssertEqual(contract.inputName, kit.model.input.name)
         XCTAssertEqual(contract.color, .grayscale)  // edgekit golden writes grayscale kits only (so far)
         XCTAssertEqual(contract.classLabels.count, kit.model.output.classes)
-        XCTAssertEqual(contract.preprocessing, Preprocessing(scale: 1 / 255, mean: [0], std: [1]))
+        XCTAssertEqual(contract.preprocessing.scale, 1 / 255)
+        XCTAssertEqual(contract.preprocessing.mean, [0])
+        XCTAssertEqual(contract.preprocessing.std, [1])
+        if let px = kit.model.input.pixels {  // the model's own mapping, in kits that record it
+            XCTAssertEqual(contract.preprocessing.pixelScale, px.scale)
+            XCTAssertEqual(contract.preprocessing.bias, px.bias)
+        }
         for sample in kit.samples {
             XCTAssertEqual(sample.pixels.count, contract.valueCount, sample.id)
             XCTAssertTrue(FileManager.default.fileExists(atPath: Fixtures.kitFolder.appendingPathComponent(sample.png).path))
@@ -102,6 +108,18 @@ final class KitLoaderTests: XCTestCase {
             top["samples"] = samples
         }
         expectError(.inconsistent, in: folder, mentioning: ["samples[1].pixels has 3 values"])
+    }
+
+    func testAPixelMappingForTheWrongChannelCount() throws {
+        let folder = try copyOfKit(for: self)
+        try edit(folder) { top in
+            var model = top["model"] as! [String: Any]
+            var input = model["input"] as! [String: Any]
+            input["pixels"] = ["scale": [0.1, 0.2, 0.3], "bias": [0.0, 0.0, 0.0]]
+            model["input"] = input
+            top["model"] = model
+        }
+        expectError(.inconsistent, in: folder, mentioning: ["model.input.pixels has 3 scales and 3 biases for 1 channel(s)"])
     }
 
     func testMissingPNG() throws {

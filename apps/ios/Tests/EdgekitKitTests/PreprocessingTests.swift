@@ -69,6 +69,19 @@ final class PreprocessingTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1, "RGB values differ from PixelMapping.apply by \(worst) float32 steps")
     }
 
+    /// With the model's own mapping (pixel * scale + bias, as newer kits
+    /// record it) Swift does PixelMapping.apply's arithmetic: bit for bit.
+    func testSyntheticRGBBufferWithTheModelsMappingIsExact() throws {
+        let rgb = try Fixtures.decode(PreprocessingFile.self, "preprocessing.json").rgb
+        let scale = rgb.std.map { 1 / (255 * $0) }, bias = zip(rgb.mean, rgb.std).map { -$0 / $1 }
+        let contract = KitModelContract(inputName: "input", width: rgb.width, height: rgb.height, color: .rgb,
+                                        preprocessing: Preprocessing(scale: 1 / 255, mean: rgb.mean, std: rgb.std,
+                                                                     pixelScale: scale, bias: bias),
+                                        classLabels: ["a", "b"])
+        let image = try PixelImage(width: rgb.width, height: rgb.height, format: .rgb8, bytes: rgb.pixels)
+        XCTAssertEqual(try contract.inputValues(image), rgb.values)
+    }
+
     /// The same picture as RGB, RGBA and BGRA buffers (rows padded, as Core
     /// Video pads them) gives the same input values; a BGR model swaps them.
     func testEveryBufferLayoutGivesTheSameValues() throws {
@@ -153,6 +166,7 @@ final class PreprocessingTests: XCTestCase {
         input["color"] = "rgb"
         input["mean"] = [0.485, 0.456, 0.406]
         input["std"] = [0.229, 0.224, 0.225]
+        input["pixels"] = nil  // the mean/std form only
         model["input"] = input
         top["model"] = model
         top["samples"] = (top["samples"] as! [[String: Any]]).map { s -> [String: Any] in
