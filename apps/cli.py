@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_command(name: str, mod: ModuleType, args: argparse.Namespace) -> int:
     """A stage through the protocol (config, run, show); another command through its main."""
-    if name not in stage.STAGES or not hasattr(mod, "config_from_args"):  # TRANSITION: until every stage CLI is migrated
+    if name not in stage.STAGES:
         return int(mod.main(args) or 0)
     config = mod.config_from_args(args)
     result = stage.module(name).run(config)

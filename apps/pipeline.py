@@ -89,8 +89,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in FLAGGED:
         # each stage's own flags, as `edgekit <stage>` has them; two stages
         # declaring the same flag is a conflict argparse refuses here
-        if not hasattr(_cli(name), "PARENTS"):  # TRANSITION: until every stage CLI is migrated
-            continue
         _cli(name).add_arguments(parser.add_argument_group(f"{name} options (as `edgekit {name}`)"))
 
 
