@@ -171,6 +171,7 @@ class PipelineResult:
     failures: list[str]
     report_html: Path | None
     summary: str
+    unshown: list[str] = dataclasses.field(default_factory=list)  # failures no stage has printed
 
     @property
     def ok(self) -> bool:
@@ -201,6 +202,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
     state = {} if args.force else _load_state(run)
     new_state: dict = {}
     ran, reused, failures = [], [], []
+    unshown: list[str] = []  # failures no stage printed (reused ones): the exit line says them
     upstream: dict[str, str] = {}
     for name in ORDER:
         if name in ("report", "golden") and not run.check_results.is_file():
@@ -214,6 +216,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
             new_state[name] = state[name]
             if (failure := _reused_failure(name, run)):
                 failures.append(failure)
+                unshown.append(failure)
         else:
             print(f"[{name}] running ({why})", flush=True)
             t0 = time.perf_counter()
@@ -221,6 +224,8 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
             ran.append(name)
             if failure:
                 failures.append(failure)
+                if name not in FLAGGED:
+                    unshown.append(failure)
             print(f"[{name}] {'done' if stage_ok else 'finished with failures'} in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
             outputs = rundir.stage_outputs(run, name)
@@ -241,7 +246,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
         lines += rj["recommendation_text"]
         if run.golden_json.is_file():
             lines.append(f"golden kit (on-device parity test): {run.golden_dir}")
-    return PipelineResult(run_dir=run.root, ran=ran, reused=reused, failures=failures,
+    return PipelineResult(run_dir=run.root, ran=ran, reused=reused, failures=failures, unshown=unshown,
                           report_html=run.report_html if run.report_html.is_file() else None,
                           summary="\n".join(lines))
 
@@ -250,6 +255,6 @@ def main(args: argparse.Namespace) -> int:
     result = run_pipeline(args)
     print()
     print(result.summary)
-    if not result.ok:
-        raise StageFailed(result.failure())
+    if not result.ok:  # exit 1; the stages that ran printed their failures already
+        raise StageFailed("; ".join(result.unshown))
     return 0

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgekit import artifacts
+from edgekit import artifacts, quiet
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
 from edgekit.progress import bar
 from edgekit.rundir import CheckArtifact, ModelArtifact, RunDir, VariantArtifact, VariantIndex
@@ -269,7 +269,8 @@ def run(config: CheckConfig) -> CheckResult:
 
     model = model_artifact.load_keras()
     warm = x[:THROUGHPUT_BATCH]
-    model.predict(warm, batch_size=THROUGHPUT_BATCH, verbose=0)   # untimed: traces the predict function
+    # untimed: traces the predict function (tf.data logs a NodeDef line on fd 2 the first time)
+    quiet.call(model.predict, warm, batch_size=THROUGHPUT_BATCH, verbose=0)
     original, secs = _timed(lambda: np.asarray(model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0), np.float32))
     original_latency = measure_latency(model.predict_on_batch, x[:1], config.latency_runs, config.warmup_runs)
     original_info = {"backend": "keras", "accuracy": float(np.mean(original.argmax(1) == y)),

@@ -102,6 +102,9 @@ def rows_from(check_results: dict, variants: dict[str, VariantArtifact | None]) 
             "throughput_ips": num(e.get("throughput_ips")),
             "flipped_count": len(e.get("flipped") or []),
             "passed": bool(e.get("passed")), "reasons": [str(r) for r in e.get("reasons") or []],
+            "verdict": str(e.get("verdict") or ("pass" if e.get("passed") else "fail")),
+            "inconclusive_reasons": [str(r) for r in e.get("inconclusive_reasons") or []],
+            "images_to_decide": e.get("images_to_decide"),
         })
     rows.sort(key=lambda r: (r["platform"] != "ios", r["size_bytes"] or math.inf, r["id"]))
     return rows
@@ -212,9 +215,20 @@ def g(v: float | None, fmt: str = ".3g") -> str:
     return "—" if v is None else format(v, fmt)
 
 
+def verdict_text(r: dict) -> str:
+    """pass, FAIL with its reasons, or INCONCLUSIVE with what would decide it (never shown as a pass)."""
+    if r["verdict"] == "pass":
+        return "pass"
+    if r["verdict"] == "inconclusive":
+        need = r.get("images_to_decide")
+        more = f" (about {need:,} test images would decide)" if isinstance(need, int) else ""
+        return "INCONCLUSIVE: " + "; ".join(r["inconclusive_reasons"] or ["undecided"]) + more
+    return "FAIL: " + "; ".join(r["reasons"] or ["failed"])
+
+
 def table_cells(r: dict) -> list[str]:
     lat = "—" if r["latency_p50_ms"] is None else f"{r['latency_p50_ms']:.3f} / {g(r['latency_p95_ms'], '.3f')} ms"
-    result = "pass" if r["passed"] else "FAIL: " + "; ".join(r["reasons"] or ["failed"])
+    result = verdict_text(r)
     return [r["id"], r["format"], r["recipe"], fmt_bytes(r["size_bytes"]),
             "—" if r["ratio_to_fp32"] is None else f"{r['ratio_to_fp32']:.2f}x",
             fmt_bytes(r["zipped_bytes"]), pct(r["accuracy"]), pp(r["accuracy_change"]), p_value(r["mcnemar_p"]),
