@@ -62,6 +62,7 @@ SCHEMAS = {
 }
 
 # The I/O names every edgekit model and every converted variant use.
+MODEL_MANIFEST = "manifest.json"          # inside model/
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
@@ -113,7 +114,7 @@ class RunDir:
 
     @property
     def model_manifest(self) -> Path:
-        return self.model_dir / "manifest.json"
+        return self.model_dir / MODEL_MANIFEST
 
     @property
     def distributed_dir(self) -> Path:
@@ -407,7 +408,7 @@ class ModelArtifact:
         missing = sorted(k for k in MODEL_REQUIRED if k != "io" and k not in sections)
         if missing:
             raise ValueError(f"model manifest sections missing: {missing}")
-        path = Path(directory) / "manifest.json"
+        path = Path(directory) / MODEL_MANIFEST
         artifacts.write_json(path, {"schema": MODEL_SCHEMA, "io": io.to_json(), **sections})
         return path
 

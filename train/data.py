@@ -41,6 +41,7 @@ import numpy as np
 
 from edgekit import artifacts
 from edgekit.errors import ArtifactError, ConfigError, DataError
+from edgekit.rundir import MODEL_MANIFEST
 from edgekit.train.idx import read_idx
 
 DATASETS = ("mnist", "fashion-mnist", "idx", "folder")
@@ -379,7 +380,7 @@ def load_from_manifest(manifest: dict, model_dir: str | os.PathLike) -> Dataset:
     ``dataset`` section: re-reads the same files, checks their sha256 against
     the manifest and rebuilds the same split. The bundled MNIST is found in
     this installation even if the run was made on another machine."""
-    where = Path(model_dir) / "manifest.json"
+    where = Path(model_dir) / MODEL_MANIFEST
     info = manifest.get("dataset") if isinstance(manifest, dict) else None
     try:
         name, source, split, files = info["name"], Path(info["source"]), info["split"], info["files"]

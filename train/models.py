@@ -26,7 +26,7 @@ from pathlib import Path
 
 from edgekit import quiet
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
-from edgekit.rundir import INPUT_NAME, OUTPUT_NAME
+from edgekit.rundir import INPUT_NAME, MODEL_MANIFEST, OUTPUT_NAME
 
 MODELS = ("linear", "cnn", "deep", "mobile")
 # The penultimate layer whose activations the projector export shows.
@@ -119,7 +119,7 @@ def load_model(model_dir: str | os.PathLike, manifest: dict):
         rec = manifest["files"]["keras"]
         rel, expected = rec["path"], rec["sha256"]
     except (TypeError, KeyError) as e:
-        raise ArtifactError(model_dir / "manifest.json", f"manifest has no files.keras entry ({e})") from None
+        raise ArtifactError(Path(model_dir) / MODEL_MANIFEST, f"manifest has no files.keras entry ({e})") from None
     path = artifacts.resolve_inside(model_dir, rel, "keras model")
     if not path.is_file():
         raise ModelFileError(path, "model file not found")

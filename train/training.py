@@ -28,7 +28,7 @@ from edgekit.errors import EdgekitError, OutputError
 from edgekit.train import distribute
 from edgekit.train.config import TrainConfig
 from edgekit.train.data import Dataset, load_dataset, to_float
-from edgekit.rundir import Color, ModelArtifact, ModelIO, PixelMapping
+from edgekit.rundir import Color, ModelArtifact, ModelIO, PixelMapping, RunDir
 from edgekit.train.models import build_model
 
 # Training steps run per call into the compiled graph: the same updates, but
@@ -265,7 +265,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
             versions=artifacts.library_versions(),
         )
     plan.barrier()  # non-chief workers wait in finish() until the chief has written the model
-    return TrainResult(model_dir=config.model_dir, manifest_path=config.model_dir / "manifest.json",
+    return TrainResult(model_dir=config.model_dir, manifest_path=RunDir(config.run_dir).model_manifest,
                        test_accuracy=test["accuracy"], val_accuracy=val["accuracy"] if val else float("nan"),
                        epochs_run=epochs_run, train_seconds=seconds, params=int(model.count_params()))
 
