@@ -25,7 +25,6 @@ temporary directory and runs ``swift test`` on them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import math
@@ -54,34 +53,28 @@ def make_checked_run(run_dir: Path, trained: Path | None = None) -> Path:
     from support.runs import TINY, copy_model
 
     run_dir = Path(run_dir)
-    if trained is None:  # support.runs.train_tiny_run, whichever name the train config gives the run dir
-        _ok(train(_config(TrainConfig, run_dir, model="cnn", **TINY)))
+    if trained is None:  # what support.runs.train_tiny_run makes
+        _ok(train(TrainConfig(run_dir=run_dir, model="cnn", **TINY)))
     else:
         copy_model(trained, run_dir)
     _ok(convert(ConvertConfig(run_dir=run_dir, variants=VARIANTS)))
-    _ok(check.run(check.CheckConfig(run_dir=run_dir, limit=CHECK_LIMIT, latency_runs=1, warmup_runs=0)))
+    # a variant may fail its thresholds on this tiny model (pal2 often does): the
+    # kit is made from complete check results all the same, which is what is tested
+    check.run(check.CheckConfig(run_dir=run_dir, limit=CHECK_LIMIT, latency_runs=1, warmup_runs=0))
     return run_dir
 
 
 def _ok(result):
-    """A stage's result passed (a stage not yet on the protocol's Result raises instead)."""
-    if hasattr(result, "ok"):
-        assert result.ok, result.failure()
+    """The stage's result is ok (the stage protocol's Result)."""
+    assert result.ok, result.failure()
     return result
-
-
-def _config(cls, run_dir: Path, **kwargs):
-    """``cls(run_dir=...)``, or ``cls(run=...)`` for a stage config not yet on the stage protocol's name."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{"run_dir" if "run_dir" in fields else "run": Path(run_dir)}, **kwargs)
 
 
 def write_kit(run_dir: Path) -> Path:
     """``<run>/golden/`` by the golden stage (its public run/config)."""
     from edgekit.runtime import golden
 
-    result = _ok(golden.run(_config(golden.GoldenConfig, run_dir, count=KIT_COUNT)))
-    return Path(getattr(result, "directory", Path(run_dir) / "golden"))
+    return _ok(golden.run(golden.GoldenConfig(run_dir=Path(run_dir), count=KIT_COUNT))).directory
 
 
 # ------------------------------------------------------------------ cases
