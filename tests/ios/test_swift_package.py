@@ -44,15 +44,21 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
     return proc.stdout
 
 
-def test_swift_package_builds_and_agrees_with_python(request, tmp_path, capsys):
-    swift = _swift()
-    tiny_run = request.getfixturevalue("tiny_run")  # the session's tiny cnn (trained once per session)
+def _fixtures(request, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The kit and cases swift_fixtures.py writes from the session's tiny cnn
+    (trained once per session), and the environment that points swift test at them."""
+    tiny_run = request.getfixturevalue("tiny_run")
     fixtures = tmp_path / "fixtures"
     env = {**os.environ, "EDGEKIT_PROGRESS": "0"}
     _run([sys.executable, str(FIXTURES), str(fixtures), "--trained", str(tiny_run)], env, ROOT)
+    return fixtures, {**env, "EDGEKIT_IOS_FIXTURES": str(fixtures)}
+
+
+def test_swift_package_builds_and_agrees_with_python(request, tmp_path, capsys):
+    swift = _swift()
+    fixtures, env = _fixtures(request, tmp_path)
     cases = json.loads((fixtures / "cases.json").read_text())["cases"]
 
-    env = {**env, "EDGEKIT_IOS_FIXTURES": str(fixtures)}
     _run([swift, "build", "--build-tests"], env, IOS)
     out = _run([swift, "test", "--skip-build"], env, IOS)
 
@@ -84,3 +90,27 @@ def test_without_swift_the_suite_says_so(require, outcome, tmp_path):
     assert outcome in proc.stdout, proc.stdout
     assert "the Swift tests in apps/ios were NOT run" in proc.stdout, proc.stdout
     assert proc.returncode == (1 if require else 0), proc.stdout
+
+
+@pytest.mark.slow
+def test_a_strict_tolerance_comparison_fails_a_conformance_case(request, tmp_path):
+    """The issue's mutation, kept as a test: in a copy of the package, the
+    Swift rule's ``diff <= tolerance`` made ``diff < tolerance`` must make the
+    "exactly at the tolerance" cases disagree with Python (a cold build of the
+    copy: ~30 s, hence slow)."""
+    swift = _swift()
+    fixtures, env = _fixtures(request, tmp_path)
+    n = len(json.loads((fixtures / "cases.json").read_text())["cases"])
+    copy = tmp_path / "ios"
+    shutil.copytree(IOS, copy, ignore=shutil.ignore_patterns(".build", ".swiftpm", "Fixtures"))
+    rule = copy / "Sources" / "EdgekitKit" / "ParityRule.swift"
+    text = rule.read_text()
+    assert text.count("diff <= tolerance") == 1, "the rule's tolerance comparison moved: update this test"
+    rule.write_text(text.replace("diff <= tolerance", "diff < tolerance"))
+    proc = subprocess.run([swift, "test"], cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=SWIFT_TIMEOUT)
+    out = proc.stdout
+    assert proc.returncode != 0, out[-3000:]
+    failed = re.findall(r'failed - case "(probability difference [^"]+)"', out)
+    assert failed and all(f.startswith("probability difference exactly at the tolerance") for f in failed), out[-3000:]
+    assert f"conformance: {n - len(failed)} of {n} cases agree" in out, out[-3000:]

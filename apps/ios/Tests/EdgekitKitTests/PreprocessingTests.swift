@@ -1,7 +1,8 @@
 // Preprocessing: the model input values Swift computes from the kit's
 // pixels are the values Python fed the model (preprocessing.json, written by
-// tests/ios/swift_fixtures.py from edgekit.train.data.to_float, what the
-// check stage predicts on), within float32 rounding: here, bit for bit.
+// tests/ios/swift_fixtures.py with the run's model.io.pixels.apply, the call
+// the check stage makes before it predicts), within float32 rounding: here,
+// bit for bit.
 //
 // RGB: golden kits are grayscale until colour inputs land (another issue),
 // so no real RGB kit can be decoded yet: a documented gap. The RGB code is
