@@ -36,6 +36,7 @@ from edgekit.progress import bar
 from edgekit.rundir import CheckArtifact, ModelArtifact, RunDir, VariantArtifact, VariantIndex
 from edgekit.runtime import backends as bk
 from edgekit.runtime import metrics
+from edgekit.train.predict import predict as keras_predict
 
 # Batch-1 latency: enough timed runs for a stable p95 (the 95th percentile of
 # 200 samples rests on 10 of them), after warm-up runs that pay for lazy
@@ -269,9 +270,8 @@ def run(config: CheckConfig) -> CheckResult:
 
     model = model_artifact.load_keras()
     warm = x[:THROUGHPUT_BATCH]
-    # untimed: traces the predict function (tf.data logs a NodeDef line on fd 2 the first time)
-    quiet.call(model.predict, warm, batch_size=THROUGHPUT_BATCH, verbose=0)
-    original, secs = _timed(lambda: np.asarray(model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0), np.float32))
+    quiet.call(keras_predict, model, warm, THROUGHPUT_BATCH)   # untimed: traces the predict function
+    original, secs = _timed(lambda: keras_predict(model, x, THROUGHPUT_BATCH))
     original_latency = measure_latency(model.predict_on_batch, x[:1], config.latency_runs, config.warmup_runs)
     original_info = {"backend": "keras", "accuracy": float(np.mean(original.argmax(1) == y)),
                      "latency_ms": original_latency, "throughput_ips": len(x) / secs,
