@@ -10,7 +10,10 @@ STAMP  := $(VENV)/.edgekit-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	# setuptools announces every editable install of a package assembled from
+	# folders ("Editable installation ... folders with the same name as your
+	# package"): information about the install mode, not a problem, so held back
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 ## make run: the whole job on the bundled MNIST (RUN=runs/mnist by default)
