@@ -7,12 +7,12 @@ STAMP  := $(VENV)/.edgekit-installed
 
 .PHONY: run test test-slow test-headline bench clean
 
+# PYTHONWARNINGS: setuptools announces every editable install of a package
+# assembled from folders ("Editable installation ... folders with the same name
+# as your package"): information about the install mode, not a problem.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# setuptools announces every editable install of a package assembled from
-	# folders ("Editable installation ... folders with the same name as your
-	# package"): information about the install mode, not a problem, so held back
 	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
