@@ -30,6 +30,7 @@ from edgekit.errors import EdgekitError, StageFailed
 COMMANDS = {
     "run": "edgekit.apps.pipeline",
     "train": "edgekit.train.cli",
+    "import": "edgekit.train.import_cli",
     "convert": "edgekit.convert.cli",
     "check": "edgekit.runtime.check_cli",
     "report": "edgekit.runtime.report_cli",

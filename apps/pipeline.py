@@ -1,5 +1,9 @@
 """``edgekit run``: every stage in order (train, convert, check, report, golden), resuming.
 
+``--model PATH`` (a file or directory instead of a zoo name) runs ``import``
+in place of ``train``, with import's flags (``--input-range``, ``--mean``,
+``--std``, ``--color``, ``--class-names``) and the shared dataset flags.
+
 In: a run directory (default ``runs/mnist``) and any train/convert/check
 flags (each stage's own, declared once: ``--variants`` feeds convert and
 check, ``--seed`` is train's and ``--calibration-seed`` convert's). Out: the
@@ -58,17 +62,21 @@ Examples:
   edgekit run --run runs/mobile --model mobile
   edgekit run --variants tflite-int8,coreml-pal4 --min-agreement 0.99
   edgekit run --force                           # redo every stage
+  edgekit run --run runs/flowers --model flowers.keras --dataset folder --data-dir ~/flowers
 """
 
 DEFAULT_RUN = "runs/mnist"
 DEFAULT_GOLDEN_COUNT = 100
-ORDER = tuple(stage.STAGES)            # train, convert, check, report, golden
+ORDER = tuple(s for s in stage.STAGES if s != "import")   # train, convert, check, report, golden
+# with --model PATH, import takes train's place in ORDER
 FLAGGED = ("train", "convert", "check")  # stages whose flags `edgekit run` takes
 CLI = {  # stage -> its CLI module (config_from_args, show)
     "train": "edgekit.train.cli",
     "convert": "edgekit.convert.cli",
+SHOWN = (*FLAGGED, "import")             # stages whose result `edgekit run` prints as `edgekit <stage>` does
     "check": "edgekit.runtime.check_cli",
     "report": "edgekit.runtime.report_cli",
+    "import": "edgekit.train.import_cli",
     "golden": "edgekit.runtime.golden_cli",
 }
 # Config fields that are not inputs of the work: where it goes, and whether
@@ -93,6 +101,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------ configs
+    # --model is a zoo name (train) or the path of your own model (import instead of train)
+    model = next(a for a in parser._actions if "--model" in a.option_strings)
+    model.choices = None
+    model.metavar = "NAME|PATH"
+    model.help = (f"a zoo model ({', '.join(_zoo())}; default cnn), or the path of your own .keras/.h5 "
+                  "file or SavedModel directory: then import runs instead of train")
+    _cli("import").add_own_arguments(parser.add_argument_group(
+        "import options (with --model PATH; as `edgekit import`)"))
+
+
+def _zoo() -> list[str]:
+    from edgekit.train.config import Model
+
+    return [m.value for m in Model]
+
+
+IMPORT_ONLY = ("input_range", "mean", "std", "color", "class_names")
+
+
+def importing(args: argparse.Namespace) -> bool:
+    """True when ``--model`` names a file or directory rather than a zoo model."""
+    value = str(getattr(args, "model", "cnn"))
+    if value in _zoo():
+        return False
+    if not Path(value).exists() and "/" not in value and "." not in value:
+        raise ConfigError("--model", f"unknown model {value!r}: give a zoo model ({', '.join(_zoo())}) or the "
+                                     "path of your own .keras/.h5 file or SavedModel directory")
+    return True
 
 def _plain(obj: Any) -> Any:
     """JSON round trip: Paths, enums and tuples become what pipeline.json holds."""
@@ -107,7 +143,13 @@ def stage_configs(args: argparse.Namespace) -> dict[str, Any]:
     if isinstance(golden_count, bool) or not isinstance(golden_count, int) or not 1 <= golden_count <= 10_000:
         raise ConfigError("--golden-count", f"must be an integer in [1, 10000], got {golden_count!r}")
     ns = argparse.Namespace(**{**vars(args), "overwrite": True})
-    configs = {name: _cli(name).config_from_args(ns) for name in FLAGGED}
+    first = "import" if importing(args) else "train"
+    if first == "train":
+        given = [k for k in IMPORT_ONLY if getattr(args, k, None) is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ConfigError(flag, "applies to an imported model; give --model PATH (your own model file)")
+    configs = {name: _cli(name).config_from_args(ns) for name in (first, *FLAGGED[1:])}
     from edgekit.runtime import golden, report
 
     run_dir = Path(args.run)
@@ -185,7 +227,7 @@ def _run_stage(name: str, config: Any) -> tuple[bool, str | None]:
     """Run a stage through the protocol; (ok, failure line). train/convert/check
     print what `edgekit <stage>` prints."""
     result = stage.module(name).run(config)
-    if name in FLAGGED:
+    if name in SHOWN:
         _cli(name).show(result)
     return bool(result.ok), (None if result.ok else (result.failure() or f"{name} failed"))
 
@@ -204,7 +246,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
     ran, reused, failures = [], [], []
     unshown: list[str] = []  # failures no stage printed (reused ones): the exit line says them
     upstream: dict[str, str] = {}
-    for name in ORDER:
+    for name in ("import" if "import" in configs else "train", *ORDER[1:]):
         if name in ("report", "golden") and not run.check_results.is_file():
             print(f"[{name}] skipped: no check results", flush=True)
             continue
@@ -224,7 +266,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
             ran.append(name)
             if failure:
                 failures.append(failure)
-                if name not in FLAGGED:
+                if name not in SHOWN:
                     unshown.append(failure)
             print(f"[{name}] {'done' if stage_ok else 'finished with failures'} in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
@@ -234,7 +276,7 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
             if complete and outputs:
                 new_state[name] = {"inputs": inputs, "outputs": outputs}
             _save_state(run, {**state, **new_state})
-            if name == "train" and not stage_ok:
+            if name in ("train", "import") and not stage_ok:
                 break  # nothing downstream can run without a model
         upstream.update(rundir.stage_outputs(run, name))
     _save_state(run, new_state)

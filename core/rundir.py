@@ -772,7 +772,7 @@ def stage_manifests(run: "RunDir | str | os.PathLike", stage: str) -> list[Path]
     """The manifests a stage wrote (those that exist): what ``edgekit run``
     hashes to tell whether a stage's output changed since it recorded it."""
     run = RunDir.of(run)
-    if stage == "train":
+    if stage in ("train", "import"):
         files = [run.model_manifest]
     elif stage == "convert":
         files = [run.variant_index]

@@ -29,6 +29,7 @@ STAGES = {
     "train": "edgekit.train.training",
     "convert": "edgekit.convert.stage",
     "check": "edgekit.runtime.check",
+    "import": "edgekit.train.importer",     # instead of train: a user's own model (edgekit run --model PATH)
     "report": "edgekit.runtime.report",
     "golden": "edgekit.runtime.golden",
 }

@@ -10,16 +10,26 @@
 - ``idx``: any directory holding the four IDX files
   (``train-images``/``train-labels``/``t10k-images`` or ``test-images``/...
   labels, gzipped or raw);
-- ``folder``: an image folder with one subfolder per class (PNG/JPEG, made
-  grayscale and resized to ``image_size``), with ``train/`` and ``test/``
+- ``folder``: an image folder with one subfolder per class (PNG/JPEG,
+  resized to ``image_size`` bilinear, whole image, no crop; grayscale or
+  colour as ``color`` says), with ``train/`` and ``test/``
   subfolders if present, otherwise a seeded stratified 80/20 split. Class
   names are the folder names, sorted. Hidden files (``.DS_Store``) are
   ignored; any other non-image file is an error.
 
-and returns a ``Dataset``: uint8 ``[N,H,W]`` images, int64 labels, class
+and returns a ``Dataset``: uint8 ``[N,H,W]`` images (``[N,H,W,3]`` for a
+colour dataset, channels in the order ``color`` names), int64 labels, class
 names, and ``info``, the manifest's ``dataset`` section (source, file hashes,
 split), from which ``load_from_manifest`` rebuilds exactly the same split
 later, after checking that the files have not changed.
+
+Colour (``color``): ``"grayscale"`` (the default: every image made
+one-channel, as before), ``"rgb"``/``"bgr"`` (three channels in that
+order), or ``"auto"`` (a folder is RGB when any image in it is stored in
+colour, grayscale otherwise; IDX data is grayscale). IDX datasets stay
+grayscale. With ``strict_color`` (what ``edgekit import`` passes unless
+``--color`` was given) a grayscale dataset asked for in colour, or a colour
+folder asked for in grayscale, is a DataError instead of a conversion.
 
 The validation split is taken from the training set with a seeded
 permutation; ``train_limit``/``test_limit`` take seeded, class-balanced
@@ -56,6 +66,12 @@ MNIST_SHA256 = {
     "test-labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+COLORS = ("grayscale", "rgb", "bgr")
+# Resizing, the same everywhere (data, Core ML/TFLite metadata, golden kit):
+# bilinear over the whole image, no crop, aspect ratio not kept.
+RESIZE_METHOD = "bilinear"
+MIN_SIDE, MAX_SIDE = 16, 512          # model input sizes folder data is resized to
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 DEFAULT_VAL_SIZE = 5000
 FOLDER_TEST_FRACTION = 0.2
 # Images larger than this (pixels) are refused before decoding (decompression bombs).
@@ -66,7 +82,7 @@ _IDX_ROLE = re.compile(r"^(train|t10k|test)[-_.](images|labels)([-_.]idx[13][-_.
 
 @dataclass(frozen=True)
 class Dataset:
-    """A split dataset: uint8 images ``[N,H,W]``, int64 labels, and the manifest info."""
+    """A split dataset: uint8 images ``[N,H,W]`` (``[N,H,W,3]`` in colour), int64 labels, and the manifest info."""
 
     name: str
     x_train: np.ndarray
@@ -85,8 +101,8 @@ class Dataset:
 
 
 def to_float(x: np.ndarray) -> np.ndarray:
-    """uint8 ``[N,H,W]`` (or ``[N,H,W,1]``) to float32 ``[N,H,W,1]`` in [0, 1]:
-    the model input convention of docs/ARTIFACTS.md."""
+    """uint8 ``[N,H,W]`` (or ``[N,H,W,C]``) to float32 ``[N,H,W,C]`` in [0, 1]:
+    the zoo's input convention (docs/ARTIFACTS.md; other mappings: ``io.pixels``)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
@@ -156,7 +172,9 @@ def _check_labels(y: np.ndarray, num_classes: int, where: Path, dataset: str) ->
                                f"(0..{num_classes - 1})")
 
 
-def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _read_image(path: Path, size: tuple[int, int], color: str = "grayscale") -> tuple[np.ndarray, bool]:
+    """(uint8 pixels ``[H,W]`` for grayscale, ``[H,W,3]`` RGB otherwise, whether
+    the file is stored in colour), resized bilinear to ``size`` (whole image)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -165,10 +183,11 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
                 raise DataError(path, f"is a {im.format} image; edgekit reads PNG and JPEG")
             if im.width * im.height > MAX_IMAGE_PIXELS:
                 raise DataError(path, f"image is {im.width}x{im.height}, larger than edgekit reads")
-            im = im.convert("L")
+            colour = im.mode not in _GRAY_MODES
+            im = im.convert("L" if color == "grayscale" else "RGB")
             if im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
+            return np.asarray(im, dtype=np.uint8), colour
     except UnidentifiedImageError:
         raise DataError(path, "is not a PNG or JPEG image (remove it from the image folder)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as e:
@@ -240,8 +259,11 @@ def _warn_duplicates(root: Path, train_hashes: list[str], test_hashes: list[str]
               "images; test accuracy overstates how the model does on new images", file=sys.stderr, flush=True)
 
 
-def _read_folder(root: Path, size: tuple[int, int], seed: int, warn: bool = True):
-    """Images and labels from an image folder; returns arrays, class names, hashes."""
+def _read_folder(root: Path, size: tuple[int, int], seed: int, warn: bool = True, color: str = "grayscale"):
+    """Images and labels from an image folder; returns arrays, class names,
+    hashes and whether any image is stored in colour. ``color`` "rgb" reads
+    RGB (the caller reorders for BGR); "auto" reads RGB and the caller makes
+    a grayscale folder one-channel again."""
     if not root.exists():
         raise DataError(root, "data directory not found")
     splits = {}
@@ -253,11 +275,15 @@ def _read_folder(root: Path, size: tuple[int, int], seed: int, warn: bool = True
         raise DataError(root / "test", f"class folders {sorted(splits['test'])} differ from train/'s {class_names}")
     h = hashlib.sha256()
     out, contents = {}, {}
+    any_colour = False
+    read_as = "grayscale" if color == "grayscale" else "rgb"
     for split, classes in splits.items():
         xs, ys, shas = [], [], []
         for label, name in enumerate(class_names):
             for p in classes[name]:
-                xs.append(_read_image(p, size))
+                px, colour = _read_image(p, size, read_as)
+                any_colour = any_colour or colour
+                xs.append(px)
                 ys.append(label)
                 shas.append(artifacts.sha256_file(p))
                 h.update(p.relative_to(root).as_posix().encode() + b"\0" + shas[-1].encode())
@@ -274,7 +300,7 @@ def _read_folder(root: Path, size: tuple[int, int], seed: int, warn: bool = True
         _too_few_per_class(root, splits["all"], out["train"][1], out["test"][1], class_names)
     if warn:
         _warn_duplicates(root, contents["train"], contents["test"])
-    return out, class_names, {"images": h.hexdigest()}
+    return out, class_names, {"images": h.hexdigest()}, any_colour
 
 
 # ------------------------------------------------------------------ splits
@@ -319,13 +345,16 @@ def _split(x_train, y_train, x_test, y_test, *, val_size, seed, train_limit, tes
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, val_size: int | None = DEFAULT_VAL_SIZE,
                  seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
-                 image_size: tuple[int, int] = (28, 28), warn: bool = True) -> Dataset:
-    """Load and split a dataset (see the module docstring for the names).
+                 image_size: tuple[int, int] = (28, 28), warn: bool = True, color: str = "grayscale",
+                 strict_color: bool = False) -> Dataset:
+    """Load and split a dataset (see the module docstring for the names and ``color``).
     ``val_size=None`` means 5000, or a tenth of a smaller training set.
     ``warn``: print the warnings about the data (test images duplicating
     training images); later stages re-reading a model's data pass False."""
     if name not in DATASETS:
         raise ConfigError("--dataset", f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if color not in (*COLORS, "auto"):
+        raise ConfigError("--color", f"unknown colour {color!r}; choose one of {', '.join(COLORS)}")
     for flag, v in (("--train-limit", train_limit), ("--test-limit", test_limit)):
         if v is not None and (not isinstance(v, int) or v <= 0):
             raise ConfigError(flag, f"must be a positive integer, got {v!r}")
@@ -333,10 +362,13 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, val_size:
         raise ConfigError("--data-dir", f"--dataset {name} needs --data-dir pointing at the data")
     if name == "folder":
         root = Path(data_dir)
-        parts, class_names, hashes = _read_folder(root, tuple(image_size), seed, warn)
+        parts, class_names, hashes, colour = _read_folder(root, tuple(image_size), seed, warn, color)
         x_train, y_train = parts["train"]
         x_test, y_test = parts["test"]
         kind, source, labels_file = "image-folder", root, root
+        source_color = "rgb" if colour else "grayscale"
+        if color != "grayscale" and not colour:   # read as RGB: the three channels are equal
+            x_train, x_test = x_train[..., 0], x_test[..., 0]
     else:
         if name == "mnist":
             root, expect = (Path(data_dir) if data_dir is not None else bundled_mnist_dir()), MNIST_SHA256
@@ -361,18 +393,30 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, val_size:
                                                    "at least two classes")
         for role, y in (("train-labels", y_train), ("test-labels", y_test)):
             _check_labels(y, len(class_names), files[role], name)
-        kind, source = "idx", root
+        kind, source, source_color = "idx", root, "grayscale"
+    target = source_color if color == "auto" else color
+    if strict_color and (target == "grayscale") != (source_color == "grayscale"):
+        what = "IDX images are" if kind == "idx" else "the images are stored"
+        raise DataError(source, f"{what} {source_color} but the model takes {target} input; pass --color "
+                                f"{target} to convert them")
+    if target != "grayscale":
+        if x_train.ndim == 3:                       # grayscale data for a colour model: replicate
+            x_train, x_test = (np.repeat(a[..., None], 3, axis=-1) for a in (x_train, x_test))
+        if target == "bgr":
+            x_train, x_test = x_train[..., ::-1].copy(), x_test[..., ::-1].copy()
     (xt, yt, xv, yv, xs, ys), val_size = _split(x_train, y_train, x_test, y_test, val_size=val_size, seed=seed,
                                                 train_limit=train_limit, test_limit=test_limit)
-    h, w = x_train.shape[1:]
+    h, w = x_train.shape[1:3]
+    c = 1 if x_train.ndim == 3 else int(x_train.shape[3])
     info = {
         "name": name, "source": str(Path(source).resolve()), "kind": kind, "files": hashes,
-        "class_names": class_names, "num_classes": len(class_names), "image_shape": [h, w, 1],
+        "class_names": class_names, "num_classes": len(class_names), "image_shape": [h, w, c],
+        "color": target, "source_color": source_color, "resize": RESIZE_METHOD,
         "split": {"seed": seed, "val_size": val_size, "train": len(yt), "val": len(yv), "test": len(ys),
                   "train_limit": train_limit, "test_limit": test_limit},
     }
     return Dataset(name=name, x_train=xt, y_train=yt, x_val=xv, y_val=yv, x_test=xs, y_test=ys,
-                   class_names=class_names, image_shape=(h, w, 1), info=info)
+                   class_names=class_names, image_shape=(h, w, c), info=info)
 
 
 def load_from_manifest(manifest: dict, model_dir: str | os.PathLike) -> Dataset:
@@ -388,6 +432,7 @@ def load_from_manifest(manifest: dict, model_dir: str | os.PathLike) -> Dataset:
         train_limit, test_limit = split.get("train_limit"), split.get("test_limit")
         shape = info["image_shape"]
         image_size = (int(shape[0]), int(shape[1]))
+        color = str(info.get("color", "grayscale"))   # absent: a model/2 run from before colour
     except (TypeError, KeyError, ValueError, IndexError) as e:
         raise ArtifactError(where, f"manifest's dataset section is incomplete ({e})") from None
     if not isinstance(files, dict) or any(not isinstance(n, str) or Path(n).name != n or n.startswith(".")
@@ -405,7 +450,7 @@ def load_from_manifest(manifest: dict, model_dir: str | os.PathLike) -> Dataset:
             raise DataError(source / changed[0], "changed since the model was trained (sha256 differs from the manifest)")
     ds = load_dataset(name, None if name == "mnist" and source == bundled_mnist_dir() else source,
                       val_size=val_size, seed=seed, train_limit=train_limit, test_limit=test_limit,
-                      image_size=image_size, warn=False)
+                      image_size=image_size, warn=False, color=color)
     if ds.info["files"] != files:
         raise DataError(source, "dataset changed since the model was trained (file hashes differ from the manifest)")
     return ds
