@@ -35,6 +35,7 @@ COMMANDS = {
     "check": "edgekit.runtime.check_cli",
     "report": "edgekit.runtime.report_cli",
     "golden": "edgekit.runtime.golden_cli",
+    "diagnose": "edgekit.runtime.diagnose_cli",
     "doctor": "edgekit.apps.doctor",
 }
 
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_command(name: str, mod: ModuleType, args: argparse.Namespace) -> int:
     """A stage through the protocol (config, run, show); another command through its main."""
-    if name not in stage.STAGES:
+    if name not in stage.ALL:
         return int(mod.main(args) or 0)
     config = mod.config_from_args(args)
     result = stage.module(name).run(config)

@@ -27,20 +27,50 @@ PROBS_OUTPUT = "classLabel_probs"
 SPEC_TARGETS = {6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}
 
 
-def _compress(mlmodel, comp: dict):
+def _op_config(comp: dict):
+    """coremltools' op config for one compression object of a recipe."""
     from coremltools.optimize import coreml as cto
 
     threshold = comp.get("weight_threshold", 2048)
     if comp["method"] == "linear":
-        op = cto.OpLinearQuantizerConfig(mode=comp["mode"], dtype=comp["dtype"], granularity=comp["granularity"],
-                                         weight_threshold=threshold)
-        return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+        return cto.OpLinearQuantizerConfig(mode=comp["mode"], dtype=comp["dtype"], granularity=comp["granularity"],
+                                           weight_threshold=threshold)
     if comp["method"] == "palettize":
-        op = cto.OpPalettizerConfig(mode=comp["mode"], nbits=comp["nbits"], granularity=comp["granularity"],
-                                    weight_threshold=threshold)
-        return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
-    op = cto.OpMagnitudePrunerConfig(target_sparsity=comp["target_sparsity"], weight_threshold=threshold)
-    return cto.prune_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+        return cto.OpPalettizerConfig(mode=comp["mode"], nbits=comp["nbits"], granularity=comp["granularity"],
+                                      weight_threshold=threshold)
+    return cto.OpMagnitudePrunerConfig(target_sparsity=comp["target_sparsity"], weight_threshold=threshold)
+
+
+_COMPRESSORS = {"palettize": "palettize_weights", "linear": "linear_quantize_weights", "prune": "prune_weights"}
+
+
+def _compress(mlmodel, comp: dict | None, layers: dict | None = None, keras=None):
+    """Apply the recipe's ``compression`` to every weight, and its per-layer
+    ``layers`` to the named Keras layers' weight ops (found through the layer
+    map), one coremltools pass per method used, each with
+    ``OptimizationConfig(op_name_configs=...)``: an op another method (or
+    ``null``) owns is set to None in the passes that must leave it alone."""
+    from coremltools.optimize import coreml as cto
+
+    per_op: dict[str, dict | None] = {}
+    if layers:
+        from edgekit.convert import layermap
+
+        lm = layermap.coreml_map(mlmodel.get_spec(), keras)
+        for name, layer_comp in layers.items():
+            ops = layermap.weight_ops(lm, name)
+            if not ops:
+                raise ValueError(f"recipe coreml.layers names {name!r}, which has no weight op in the program "
+                                 f"(layers with weights: {', '.join(layermap.layers_with_weights(lm)) or 'none'})")
+            per_op.update({op: layer_comp for op in ops})
+    used = {comp["method"]} if comp else set()
+    used |= {v["method"] for v in per_op.values() if v}
+    for method in (m for m in _COMPRESSORS if m in used):
+        glob = _op_config(comp) if comp and comp["method"] == method else None
+        names = {op: (_op_config(v) if v and v["method"] == method else None) for op, v in per_op.items()}
+        config = cto.OptimizationConfig(global_config=glob, op_name_configs=names or None)
+        mlmodel = getattr(cto, _COMPRESSORS[method])(mlmodel, config)
+    return mlmodel
 
 
 def convert(model, recipe: Recipe, *, class_names: list[str], image_shape: tuple[int, int, int],
@@ -63,8 +93,8 @@ def convert(model, recipe: Recipe, *, class_names: list[str], image_shape: tuple
             compute_precision=getattr(ct.precision, c["compute_precision"].upper()),
             minimum_deployment_target=getattr(ct.target, c["minimum_deployment_target"]),
         )
-        if c["compression"] is not None:
-            mlmodel = _compress(mlmodel, c["compression"])
+        if c["compression"] is not None or c.get("layers"):
+            mlmodel = _compress(mlmodel, c["compression"], c.get("layers"), model)
     mlmodel.author = metadata["author"]
     mlmodel.license = metadata["license"]
     mlmodel.short_description = metadata["short_description"]

@@ -19,8 +19,16 @@ it is:
  "coreml": {"compute_precision": "float32" | "float16", "minimum_deployment_target": "iOS15",
             "compression": null | {"method": "linear", "dtype": "int8", "mode": ..., "granularity": ...}
                                 | {"method": "palettize", "nbits": 4, "mode": "kmeans", "granularity": ...}
-                                | {"method": "prune", "target_sparsity": 0.75}}}
+                                | {"method": "prune", "target_sparsity": 0.75},
+            "layers": {"<keras layer>": <a compression object> | null, ...}}}   # optional, per layer
 ```
+
+A Core ML recipe's optional ``layers`` overrides ``compression`` for the
+weights of the named Keras layers (``null``: leave that layer's weights in
+the program's precision). Convert finds each layer's weight ops through the
+layer map (edgekit.convert.layermap) and hands them to coremltools as
+``OptimizationConfig(op_name_configs=...)``; a name the model does not have
+fails that variant. ``edgekit tune`` writes such recipes.
 
 The shipped recipes live in ``recipes/`` beside this module (package data);
 ``--recipes DIR`` points at another folder. Adding a variant is adding a
@@ -231,13 +239,24 @@ def _tflite(c: _Check, t: Any) -> None:
 
 
 def _coreml(c: _Check, m: Any) -> None:
-    c.obj(m, "coreml", {"compute_precision": True, "compression": True, "minimum_deployment_target": True})
+    c.obj(m, "coreml", {"compute_precision": True, "compression": True, "minimum_deployment_target": True,
+                        "layers": False})
     c.choice(m["compute_precision"], "coreml.compute_precision", COREML_PRECISIONS)
     target = c.choice(m["minimum_deployment_target"], "coreml.minimum_deployment_target", COREML_TARGETS)
-    comp = m["compression"]
-    if comp is None:
-        return
-    f = "coreml.compression"
+    layers = m.get("layers")
+    if layers is not None:
+        if not isinstance(layers, dict) or not layers:
+            c.fail("coreml.layers", "should be an object of Keras layer name -> compression object or null")
+        for name, comp in layers.items():
+            if not name.strip():
+                c.fail("coreml.layers", "layer names should be non-empty")
+            if comp is not None:
+                _compression(c, comp, f"coreml.layers.{name}", target)
+    if m["compression"] is not None:
+        _compression(c, m["compression"], "coreml.compression", target)
+
+
+def _compression(c: _Check, comp: Any, f: str, target: str) -> None:
     if not isinstance(comp, dict):
         c.fail(f, f"should be null or an object, got {type(comp).__name__}")
     method = c.choice(comp.get("method"), f"{f}.method", COMPRESSION_METHODS)

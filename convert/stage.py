@@ -241,6 +241,7 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         weights = audit.audit(path, r.format, r, audit.keras_weights(src.keras)).to_json()
     except Exception as e:  # an audit that cannot read a layout must not cost the user the variant
         weights = {"error": first_line(e, with_type=True)}
+    layers = layer_map(path, r.format, src.keras)
     return {
         "id": r.id,
         "format": r.format,
@@ -256,6 +257,7 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         "io": info["io"],
         "operators": info["operators"],
         "weights": weights,
+        "layers": layers,
         "finetune": ft_record,
         "calibration": src.calibration_record if (r.tflite and r.tflite["representative"]) else None,
         "deployment_target": deployment_target,
@@ -263,6 +265,21 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         "versions": artifacts.library_versions(),
         **extra,
     }
+
+
+def layer_map(path: Path, fmt: str, keras) -> dict:
+    """variant.json's ``layers``: which op and tensor of the file computes each Keras layer
+    (edgekit.convert.layermap), read from the file written; ``{"error": ...}`` if it cannot be built."""
+    try:
+        from edgekit.convert import layermap
+
+        if fmt == "tflite":
+            return layermap.tflite_map(Path(path).read_bytes(), keras)
+        from edgekit.convert import coreml
+
+        return layermap.coreml_map(coreml.load_spec(path), keras)
+    except Exception as e:  # diagnose says the map is missing; the variant itself is fine
+        return {"error": first_line(e, with_type=True)}
 
 
 def run(config: ConvertConfig) -> ConvertResult:

@@ -16,6 +16,7 @@ runs/<name>/
   report/report.json                            edgekit.report/1
   golden/golden.json                            edgekit.golden/1
   pipeline.json                                 edgekit.pipeline/1
+  diagnose/<id>.json                            edgekit.diagnose/1 (per-layer error of one variant)
 ```
 ``CheckedRun`` is what report and golden read: a check with its model,
 variants, predictions and the checked test images, cross-checked.
@@ -47,6 +48,7 @@ CHECK_SCHEMA = "edgekit.check/2"
 REPORT_SCHEMA = "edgekit.report/1"
 GOLDEN_SCHEMA = "edgekit.golden/1"
 PIPELINE_SCHEMA = "edgekit.pipeline/1"
+DIAGNOSE_SCHEMA = "edgekit.diagnose/1"   # diagnose/<id>.json
 RECIPE_SCHEMA = "edgekit.recipe/2"      # recipe files live outside runs, but their id lives here
 SHARD_SCHEMA = "edgekit.shard/1"        # distributed/<task>-<index>.json
 
@@ -59,6 +61,7 @@ SCHEMAS = {
     "golden/golden.json": GOLDEN_SCHEMA,
     "pipeline.json": PIPELINE_SCHEMA,
     "distributed/<task>-<index>.json": SHARD_SCHEMA,
+    "diagnose/<id>.json": DIAGNOSE_SCHEMA,
 }
 
 # The I/O names every edgekit model and every converted variant use.
@@ -179,6 +182,13 @@ class RunDir:
     @property
     def pipeline_json(self) -> Path:
         return self.root / "pipeline.json"
+
+    @property
+    def diagnose_dir(self) -> Path:
+        return self.root / "diagnose"
+
+    def diagnose_json(self, variant_id: str) -> Path:
+        return self.diagnose_dir / f"{variant_id}.json"
 
     def relative(self, path: Path) -> str:
         return Path(path).relative_to(self.root).as_posix()

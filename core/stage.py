@@ -9,7 +9,9 @@ A stage is a module with
                                    current upstream artifacts
 
 and a frozen, validated config dataclass (``TrainConfig``, ``ConvertConfig``,
-``CheckConfig``, ``ReportConfig``, ``GoldenConfig``; each has ``run_dir``).
+``CheckConfig``, ``ReportConfig``, ``GoldenConfig``, ``DiagnoseConfig``; each has
+``run_dir``). ``STAGES`` are ``edgekit run``'s, in order; ``ON_REQUEST`` stages
+(``edgekit diagnose``) run only when asked, through the same protocol.
 Its ``Result`` satisfies ``StageResult``. Each stage's CLI module (in the
 stage's folder) has ``add_arguments(parser)`` (its own flags),
 ``config_from_args(args) -> Config`` and ``show(result) -> int`` (prints the
@@ -27,12 +29,18 @@ from typing import Protocol, runtime_checkable
 # stage name -> module implementing the protocol, in pipeline order.
 STAGES = {
     "train": "edgekit.train.training",
+    "import": "edgekit.train.importer",     # instead of train: a user's own model (edgekit run --model PATH)
     "convert": "edgekit.convert.stage",
     "check": "edgekit.runtime.check",
-    "import": "edgekit.train.importer",     # instead of train: a user's own model (edgekit run --model PATH)
     "report": "edgekit.runtime.report",
     "golden": "edgekit.runtime.golden",
 }
+# Stages a person runs on request (one variant, one platform), not part of
+# `edgekit run`'s order; same protocol.
+ON_REQUEST = {
+    "diagnose": "edgekit.runtime.diagnose",
+}
+ALL = {**STAGES, **ON_REQUEST}
 
 
 @runtime_checkable
@@ -47,7 +55,7 @@ class StageResult(Protocol):
 
 def module(stage: str) -> ModuleType:
     """The module of ``stage`` (imported on first use: importing it may load TensorFlow)."""
-    return importlib.import_module(STAGES[stage])
+    return importlib.import_module(ALL[stage])
 
 
 def is_current(stage: str, run_dir: Path) -> bool:

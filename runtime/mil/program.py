@@ -435,6 +435,47 @@ class Program:
                 parts = [self._run(c) for c in chunks]
         return np.concatenate(parts, axis=0)
 
+    def trace(self, images: np.ndarray | None = None, *, feeds: dict[str, np.ndarray] | None = None,
+              only: set[str] | None = None) -> dict[str, np.ndarray]:
+        """Every op's output by MIL var name, for one batch (edgekit diagnose reads a
+        program's intermediate values through this). ``images`` as ``predict`` takes
+        them; ``feeds`` (var name -> value, batch first, in the var's own layout) set
+        vars before any op runs, rounded to their declared dtype; ``only``: run just
+        the ops whose output is named there (in program order), so a part of the
+        program runs alone on values from elsewhere. Unlike ``predict``, no chunking."""
+        env: dict[str, Any] = dict(self._env0)
+        n = None
+        if images is not None:
+            x = self._prepare(images)
+            env[self._input_name], n = x, x.shape[0]
+        declared = {name: var for op in self._ops for name, var in op.outputs}
+        for name, value in (feeds or {}).items():
+            value = np.asarray(value, np.float32)
+            if name in declared and declared[name].dtype == "fp16":
+                value = ops.round_f16(value)
+            env[name], n = value, value.shape[0] if n is None else n
+        if n is None:
+            raise ValueError("trace needs images or feeds")
+        out: dict[str, np.ndarray] = {}
+        with _single_threaded_blas():
+            for op in self._steps:
+                if op.type == "classify" or (only is not None and op.name not in only):
+                    continue
+                try:
+                    values = {k: (env[v] if kind == "var" else v) for k, items in op.args.items()
+                              for kind, v in items[:1]}
+                    lists = {k: [env[v] if kind == "var" else v for kind, v in items] for k, items in op.args.items()}
+                except KeyError as e:
+                    raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} reads {e}, which is neither "
+                                                       "computed nor fed") from None
+                try:
+                    result = self._execute(op, values, lists, n)
+                except (KeyError, ValueError, IndexError, TypeError, NotImplementedError) as e:
+                    raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} failed: {e}") from None
+                name, var = op.outputs[0]
+                env[name] = out[name] = self._round(result, var, op, n)
+        return out
+
     def _prepare(self, images) -> np.ndarray:
         spec = self.input_spec
         if not isinstance(images, np.ndarray):

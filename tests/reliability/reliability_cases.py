@@ -448,6 +448,15 @@ def _report_unwritable(run: Path):
 
 # -------------------------------------------------------------- the list
 
+def _diag(edit=lambda run: None, parts=("model", "variants", "check"), variant="tflite-fp32", flags=()):
+    """edgekit diagnose on a copy of the base run, damaged by ``edit``."""
+    def setup(c: Ctx):
+        run = c.run(parts)
+        edit(run)
+        return ["diagnose", "--run", str(run), "--variant", variant, "--limit", "20", *flags]
+    return setup
+
+
 def _set(path, value):
     def change(m):
         node = m
@@ -696,6 +705,31 @@ CASES = [
          ("not writable", "permission denied"), "my run", nobody=True),
     Case("check-disk-full", "check", "disk full (ENOSPC) while writing predictions", _check_disk_full,
          "no space left on device", ".npz"),
+    # diagnose
+    Case("diagnose-unknown-variant", "diagnose", "--variant nope", _diag(variant="nope"), "no variant 'nope'",
+         "--variant"),
+    Case("diagnose-variant-not-an-id", "diagnose", "--variant ../model (not a variant id)",
+         _diag(variant="../model"), "give one variant id", "--variant"),
+    Case("diagnose-limit-zero", "diagnose", "--limit 0", _diag(flags=("--limit", "0")), "positive", "--limit"),
+    Case("diagnose-no-variants", "diagnose", "run without variants/", _diag(parts=("model",)),
+         "no variant index", "variants"),
+    Case("diagnose-no-layer-map", "diagnose", "variant.json without a layer map (converted by an older edgekit)",
+         _diag(_variant_json(_delete("layers"))), "has no layer map", "variant.json"),
+    Case("diagnose-layer-map-error", "diagnose", "variant.json whose layer map failed at convert time",
+         _diag(_variant_json(_set(["layers"], {"error": "ValueError: no ops"}))),
+         "could not be built at convert time", "variant.json"),
+    Case("diagnose-layer-map-malformed", "diagnose", "variant.json layer map with groups a number",
+         _diag(_variant_json(_set(["layers", "groups"], 5))), "layer map is malformed", "variant.json"),
+    Case("diagnose-layer-map-bad-group", "diagnose", "layer map row pointing at group 99",
+         _diag(_variant_json(_set(["layers", "layers", 0, "group"], 99)), variant="tflite-fp32"),
+         "layer map is malformed", "variant.json"),
+    Case("diagnose-layer-map-foreign-layer", "diagnose", "layer map naming a layer the model does not have",
+         _diag(_variant_json(_set(["layers", "layers", 0, "layer"], "conv9")), variant="tflite-fp32"),
+         "layers the model does not have: conv9", "variant.json"),
+    Case("diagnose-coreml-no-weights", "diagnose", ".mlpackage without weight.bin (hash updated)",
+         _diag(_ml_missing_weights, variant="coreml-fp32"), "weight file is missing", "Model.mlpackage"),
+    Case("diagnose-output-unwritable", "diagnose", "run dir read-only (diagnose/ cannot be created)",
+         _diag(_check_unwritable), ("not writable", "permission denied"), "my run", nobody=True),
     # report
     Case("report-no-check", "report", "run without check/", _rep(lambda r: None, parts=("model", "variants")),
          "not found", "results.json"),
