@@ -193,6 +193,10 @@ def _row(w: KerasWeight, s: _Stored | None, request: str, knobs: dict, fmt: str)
         if threshold is not None and w.elements <= threshold:
             note = (f"left {s.stored}: {w.elements} elements, not more than the recipe's weight_threshold "
                     f"({threshold}); coremltools skips smaller tensors")
+        elif w.role == "bias" and fmt == "coreml":
+            # coremltools' compressors refuse every rank-1 const (need_compress_const:
+            # "Disable 1D tensor compression due to MIL 1D Tensor bug"), whatever the threshold
+            note = "biases are not compressed: coremltools never compresses 1-D tensors"
         elif w.role == "bias":
             note = "biases are not compressed"
         else:

@@ -29,6 +29,7 @@ def test_rows_of_every_variant_add_up_to_the_parameter_count(audits):
     model, weights, out = audits
     params = model.manifest["model"]["params"]
     assert sum(w.elements for w in weights) == params
+    assert sorted(out) == sorted(recipes.known_ids()), "every shipped (default) recipe is audited"
     for vid, a in out.items():
         assert a.elements == params, vid
         assert [r.name for r in a.rows] == [w.name for w in weights], vid
@@ -44,17 +45,30 @@ def test_float_variants_store_float(audits):
         assert out[vid].compressed_share == 0.0, vid
 
 
-def test_coreml_palettization_skips_small_tensors_and_says_why(audits):
+KERNELS = ("conv1/kernel", "conv2/kernel", "features/kernel", "logits/kernel")
+COMPRESSED_COREML = ("coreml-w8", "coreml-pal6", "coreml-pal4", "coreml-pal2", "coreml-pruned")
+
+
+def test_default_coreml_recipes_compress_every_kernel_and_say_why_biases_stay(audits):
+    """weight_threshold 0 in the shipped recipes: the 400-weight first conv and
+    the 1,280-weight last dense are compressed too (coremltools' default 2048
+    skipped them); what stays float16 is the 1-D biases, and the audit says why."""
     _, _, out = audits
+    for vid in COMPRESSED_COREML:
+        rows = _rows(out[vid])
+        for name in KERNELS:
+            assert rows[name].compressed and rows[name].note is None, (vid, name, rows[name])
+        for r in out[vid].rows:
+            if not r.compressed:
+                assert r.name.endswith("/bias") and "1-D" in r.note, (vid, r)
     rows = _rows(out["coreml-pal4"])
-    big = rows["features/kernel"]
-    assert big.compressed and big.stored == "4-bit palette (16 values)" and 4.0 <= big.bits < 4.01
-    small = rows["conv1/kernel"]  # 400 weights, under coremltools' default weight_threshold of 2048
-    assert not small.compressed and small.stored == "float16" and small.bits == 16.0
-    assert "weight_threshold (2048)" in small.note
-    assert not rows["logits/kernel"].compressed  # 1,280 weights: also skipped
-    # effective bits: 4 for the two big kernels, 16 for the rest, tables included
-    assert 4.0 < out["coreml-pal4"].bits_per_weight < 4.3
+    assert rows["features/kernel"].stored == "4-bit palette (16 values)" and 4.0 <= rows["features/kernel"].bits < 4.01
+    assert rows["conv1/kernel"].stored == "4-bit palette (16 values)"
+    # the 16-entry float16 table costs 256 bits over 400 weights: 4.64 bits each
+    assert 4.6 < rows["conv1/kernel"].bits < 4.7
+    # effective bits: ~4 for every kernel, 16 for the 190 bias values, tables included
+    assert 4.0 < out["coreml-pal4"].bits_per_weight < 4.05
+    assert out["coreml-pal4"].compressed_share > 0.999
     pal2 = _rows(out["coreml-pal2"])["features/kernel"]
     assert pal2.stored == "2-bit palette (4 values)" and 2.0 <= pal2.bits < 2.01
 
@@ -80,14 +94,14 @@ def test_tflite_quantization_per_tensor(audits):
     assert dyn["features/kernel"].compressed
 
 
-def test_a_lower_weight_threshold_palettizes_the_small_layers(fresh_run, tmp_path):
-    """The audit follows the file: with weight_threshold 256 the 400- and
-    1,280-weight kernels are palettized too, and the audit sees it."""
+def test_a_recipe_weight_threshold_skips_the_small_layers_and_the_audit_says_so(fresh_run, tmp_path):
+    """The audit follows the file: with coremltools' own default weight_threshold
+    (2048) the 400- and 1,280-weight kernels stay float16, and their rows say why."""
     from edgekit.convert.config import ConvertConfig
     from edgekit.convert.stage import run
 
     src = json.loads(recipes.builtin_dir().joinpath("coreml-pal4.json").read_text())
-    src["coreml"]["compression"]["weight_threshold"] = 256
+    src["coreml"]["compression"]["weight_threshold"] = 2048
     src["reference"] = None  # this folder has no coreml-fp32
     folder = tmp_path / "recipes"
     folder.mkdir()
@@ -98,9 +112,11 @@ def test_a_lower_weight_threshold_palettizes_the_small_layers(fresh_run, tmp_pat
     (v,) = VariantIndex.read(fresh_run).variants(model)
     a = audit.audit(v.path, v.format, recipes.parse(folder / "coreml-pal4.json"), audit.keras_weights(model.load_keras()))
     rows = _rows(a)
-    assert rows["conv1/kernel"].stored == "4-bit palette (16 values)" and rows["conv1/kernel"].note is None
-    assert rows["logits/kernel"].compressed
-    assert not rows["conv1/bias"].compressed and "256" in rows["conv1/bias"].note
+    for name in ("conv1/kernel", "logits/kernel"):
+        assert not rows[name].compressed and rows[name].stored == "float16" and rows[name].bits == 16.0, name
+        assert "weight_threshold (2048)" in rows[name].note, name
+    assert rows["features/kernel"].stored == "4-bit palette (16 values)" and rows["features/kernel"].note is None
+    assert 4.05 < a.bits_per_weight < 4.3  # the two float16 kernels cost ~0.08 bits per weight
 
 
 def test_variant_json_records_the_audit(convert_run, audits):
