@@ -12,6 +12,10 @@ the stage's config (``config_from_args``), not here.
   ``edgekit run`` decides it per stage).
 - ``--variants all|ID,ID``: which variants (convert, check).
 - ``--verbose``: the libraries' own output too (every command; ``EDGEKIT_VERBOSE=1``).
+- ``--target-agreement F``, ``--max-size KB``: the recommendation policy (report, run).
+- ``--max-accuracy-drop PP``: a check threshold for every variant (check, run)
+  and a cap on what the report recommends (report, run): one flag, one meaning
+  (the 95% interval of the accuracy change must stay above -PP).
 """
 from __future__ import annotations
 
@@ -58,4 +62,26 @@ def verbose() -> argparse.ArgumentParser:
     p = _parent()
     p.add_argument("--verbose", action="store_true",
                    help="also show TensorFlow/coremltools/LiteRT output (same as EDGEKIT_VERBOSE=1)")
+    return p
+
+
+def recommendation() -> argparse.ArgumentParser:
+    """``--target-agreement F`` and ``--max-size KB``: what the report may recommend (report, run)."""
+    p = _parent()
+    p.add_argument("--target-agreement", type=float, default=None, metavar="F",
+                   help="recommend only variants whose 95%% agreement lower bound is at least F, a fraction in "
+                        "(0, 1] (default 0.995)")
+    p.add_argument("--max-size", type=float, default=None, metavar="KB",
+                   help="recommend the most faithful qualifying variant of at most KB kilobytes "
+                        "(default: the smallest qualifying variant)")
+    return p
+
+
+def max_accuracy_drop() -> argparse.ArgumentParser:
+    """``--max-accuracy-drop PP`` (check, report, run)."""
+    p = _parent()
+    p.add_argument("--max-accuracy-drop", type=float, default=None, metavar="PP",
+                   help="largest accuracy drop allowed, in percentage points: the 95%% interval of the change "
+                        "must stay above -PP (check: replaces every variant's bar; report: a cap on the "
+                        "recommendation)")
     return p

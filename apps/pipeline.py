@@ -6,7 +6,9 @@ in place of ``train``, with import's flags (``--input-range``, ``--mean``,
 
 In: a run directory (default ``runs/mnist``) and any train/convert/check
 flags (each stage's own, declared once: ``--variants`` feeds convert and
-check, ``--seed`` is train's and ``--calibration-seed`` convert's). Out: the
+check, ``--seed`` is train's and ``--calibration-seed`` convert's), and the
+report's recommendation flags (``--target-agreement``, ``--max-size``;
+``--max-accuracy-drop`` is the check's bar and the recommendation's cap). Out: the
 whole run directory (docs/ARTIFACTS.md), ``<run>/pipeline.json`` (what each
 stage was run with and the sha256 of the manifests it wrote), and on stdout
 where the report is and the recommendation per platform.
@@ -61,6 +63,7 @@ Examples:
   edgekit run                                   # runs/mnist, bundled MNIST
   edgekit run --run runs/mobile --model mobile
   edgekit run --variants tflite-int8,coreml-pal4 --min-agreement 0.99
+  edgekit run --target-agreement 0.998 --max-size 200   # what may be recommended
   edgekit run --force                           # redo every stage
   edgekit run --run runs/flowers --model flowers.keras --dataset folder --data-dir ~/flowers
 """
@@ -83,7 +86,7 @@ SHOWN = (*FLAGGED, "import")             # stages whose result `edgekit run` pri
 # an old artifact may be replaced (the pipeline decides that itself).
 NOT_INPUTS = {"run_dir", "overwrite"}
 
-PARENTS = [lambda: flags.run_dir(DEFAULT_RUN), flags.variants]
+PARENTS = [lambda: flags.run_dir(DEFAULT_RUN), flags.variants, flags.max_accuracy_drop, flags.recommendation]
 
 
 def _cli(name: str) -> ModuleType:
@@ -153,7 +156,7 @@ def stage_configs(args: argparse.Namespace) -> dict[str, Any]:
     from edgekit.runtime import golden, report
 
     run_dir = Path(args.run)
-    configs["report"] = report.ReportConfig(run_dir=run_dir)
+    configs["report"] = report.ReportConfig(run_dir=run_dir, **_cli("report").policy_kwargs(args))
     configs["golden"] = golden.GoldenConfig(run_dir=run_dir, count=golden_count)
     return configs
 

@@ -13,7 +13,7 @@ runs/<name>/
   variants/index.json          VariantIndex     edgekit.variant-index/1 (what convert wrote)
   variants/<id>/variant.json   VariantArtifact  edgekit.variant/2 (kind and reference declared by the recipe)
   check/results.json           CheckArtifact    edgekit.check/2 (records each prediction file)
-  report/report.json                            edgekit.report/1
+  report/report.json                            edgekit.report/2
   golden/golden.json                            edgekit.golden/1
   pipeline.json                                 edgekit.pipeline/1
   diagnose/<id>.json                            edgekit.diagnose/1 (per-layer error of one variant)
@@ -45,7 +45,7 @@ MODEL_SCHEMA = "edgekit.model/2"
 VARIANT_SCHEMA = "edgekit.variant/2"
 INDEX_SCHEMA = "edgekit.variant-index/1"
 CHECK_SCHEMA = "edgekit.check/2"
-REPORT_SCHEMA = "edgekit.report/1"
+REPORT_SCHEMA = "edgekit.report/2"
 GOLDEN_SCHEMA = "edgekit.golden/1"
 PIPELINE_SCHEMA = "edgekit.pipeline/1"
 DIAGNOSE_SCHEMA = "edgekit.diagnose/1"   # diagnose/<id>.json

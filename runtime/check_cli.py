@@ -68,17 +68,16 @@ def _default_thresholds() -> str:
 
 DESCRIPTION = DESCRIPTION.format(thresholds=_default_thresholds())
 
-PARENTS = [flags.run_dir, flags.variants]
+PARENTS = [flags.run_dir, flags.variants, flags.max_accuracy_drop]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """check's own flags (``--run`` and ``--variants`` come from ``PARENTS``)."""
+    """check's own flags (``--run``, ``--variants`` and ``--max-accuracy-drop`` come from ``PARENTS``)."""
     from edgekit.runtime.backends import BackendName
 
     p.add_argument("--backend", default="auto", choices=[b.value for b in BackendName],
                    help="runtime for the variants (default: auto)")
     p.add_argument("--min-agreement", type=float, metavar="F", help="top-1 agreement floor, a fraction in [0, 1]")
-    p.add_argument("--max-accuracy-drop", type=float, metavar="PP", help="largest accuracy drop allowed, in percentage points")
     p.add_argument("--min-psnr", type=float, metavar="DB", help="output PSNR floor in dB (peak 1.0)")
     p.add_argument("--max-abs-diff", type=float, metavar="D", help="largest abs probability difference allowed")
     p.add_argument("--limit", type=int, metavar="N", help="check only the first N test images (quick look; verdicts are more often inconclusive)")

@@ -14,11 +14,16 @@ self-contained page: the variant table, the recommendation per platform,
 size-vs-accuracy chart with the Pareto front, agreement and latency charts,
 the confusion matrix of the recommended variant, flipped test images, the
 training plots and the environment), report.md and report.json
-(schema edgekit.report/1), and the charts as PNG files.
+(schema edgekit.report/2), and the charts as PNG files.
 
 The recommendation per platform (iOS / Core ML, Android / TFLite) is the
-smallest variant whose check passed; the report says so plainly when none
-did. Core ML results measured by edgekit's numpy interpreter are labelled
+smallest variant whose check passed, whose accuracy did not drop
+significantly (exact McNemar, Holm-corrected across the checked variants)
+and whose 95% agreement lower bound is at least --target-agreement (99.5%).
+--max-size KB picks the most faithful such variant within KB instead;
+--max-accuracy-drop PP also asks the 95% interval of the accuracy change to
+stay above -PP. Every smaller variant is listed with the reason it was
+passed over; when none qualifies the report says so and names the closest. Core ML results measured by edgekit's numpy interpreter are labelled
 `mil-reference`, never "Core ML".
 
 Needs RUN/check/ (edgekit check) and RUN/model/ (edgekit train). The report
@@ -26,26 +31,36 @@ is derived data: an existing RUN/report/ is replaced.
 
 Example:
   edgekit report --run runs/mnist
+  edgekit report --run runs/mnist --max-size 200 --target-agreement 0.998
   open runs/mnist/report/report.html
 """
 
 
-PARENTS = [flags.run_dir]
+PARENTS = [flags.run_dir, flags.recommendation, flags.max_accuracy_drop]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """report's own flags (``--run`` comes from ``PARENTS``)."""
+    """report's own flags (``--run`` and the recommendation flags come from ``PARENTS``)."""
     parser.add_argument("--gallery-per-variant", type=int, default=8, metavar="N",
                         help="flipped test images shown per variant (default 8)")
     parser.add_argument("--gallery-total", type=int, default=64, metavar="N",
                         help="flipped test images shown in all (default 64)")
 
 
+def policy_kwargs(args: argparse.Namespace) -> dict:
+    """The recommendation flags as ReportConfig fields (``edgekit run`` uses them too)."""
+    from edgekit.runtime.report import DEFAULT_TARGET_AGREEMENT
+
+    target = args.target_agreement
+    return {"target_agreement": DEFAULT_TARGET_AGREEMENT if target is None else target,
+            "max_size_kb": args.max_size, "max_accuracy_drop": args.max_accuracy_drop}
+
+
 def config_from_args(args: argparse.Namespace):
     from edgekit.runtime.report import ReportConfig
 
     return ReportConfig(run_dir=args.run, gallery_per_variant=args.gallery_per_variant,
-                        gallery_total=args.gallery_total)
+                        gallery_total=args.gallery_total, **policy_kwargs(args))
 
 
 def show(result) -> int:

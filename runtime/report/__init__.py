@@ -13,13 +13,20 @@ Out: ``<run>/report/`` written atomically:
   variant, a gallery of flipped samples, the training plots and the
   environment fingerprint;
 - ``report.md``: the same table and recommendation as Markdown;
-- ``report.json`` (schema ``edgekit.report/1``): rows, recommendation,
-  Pareto front, and the sha256 of every input (``is_current``);
+- ``report.json`` (schema ``edgekit.report/2``): rows, the recommendation
+  per platform (chosen id, the rule, ``why_not`` for every smaller variant,
+  the closest variant when none qualifies), Pareto front, and the sha256 of
+  every input (``is_current``);
 - ``*.png``: the charts, also as files.
 
-The recommendation for a platform (iOS / Core ML, Android / TFLite) is the
-smallest variant of that format whose check passed; when none passed the
-report says so plainly. A Core ML result measured by ``mil-reference`` is
+The recommendation for a platform (iOS / Core ML, Android / TFLite) follows
+``policy.Policy``: the smallest variant of that format whose check passed,
+whose accuracy did not drop significantly (exact McNemar, Holm-corrected)
+and whose 95% agreement lower bound meets the target (99.5% by default);
+``--max-size`` makes it the most faithful variant within a size, and
+``--max-accuracy-drop`` caps the change interval. Every smaller variant gets
+the reason it was passed over; when none qualifies the report says so and
+names the closest. A Core ML result measured by ``mil-reference`` is
 labelled as edgekit's numpy interpreter, never as the Core ML runtime.
 
 Modules: ``loader`` (what is read), ``policy`` (rows, front, recommendation,
@@ -38,27 +45,33 @@ from edgekit.rundir import REPORT_SCHEMA, RunDir
 from edgekit.runtime.report import charts as _charts
 from edgekit.runtime.report import render
 from edgekit.runtime.report.loader import PNG_MAGIC, ReportData, load
-from edgekit.runtime.report.policy import (BACKEND_LABELS, PLATFORMS, TABLE_COLUMNS, build_gallery, pareto_front,
-                                           num, recipe_summary, recommend, recommendation_lines, rows_from,
-                                           table_cells)
+from edgekit.runtime.report.policy import (BACKEND_LABELS, DEFAULT_TARGET_AGREEMENT, PLATFORMS, TABLE_COLUMNS,
+                                           Decision, Policy, build_gallery, decide, num, pareto_front,
+                                           recipe_summary, recommend, recommendation_lines, rows_from, table_cells)
 
 SCHEMA = REPORT_SCHEMA
 DEFAULT_GALLERY_PER_VARIANT = 8
 DEFAULT_GALLERY_TOTAL = 64
 
-__all__ = ["BACKEND_LABELS", "DEFAULT_GALLERY_PER_VARIANT", "DEFAULT_GALLERY_TOTAL", "PLATFORMS", "PNG_MAGIC",
-           "ReportConfig", "ReportData", "ReportResult", "SCHEMA", "TABLE_COLUMNS", "build", "build_gallery",
-           "is_current", "load", "pareto_front", "recipe_summary", "recommend", "recommendation_lines", "rows_from",
-           "run", "table_cells", "write"]
+__all__ = ["BACKEND_LABELS", "DEFAULT_GALLERY_PER_VARIANT", "DEFAULT_GALLERY_TOTAL", "DEFAULT_TARGET_AGREEMENT",
+           "Decision", "PLATFORMS", "PNG_MAGIC", "Policy", "ReportConfig", "ReportData", "ReportResult", "SCHEMA",
+           "TABLE_COLUMNS", "build", "build_gallery", "decide", "is_current", "load", "pareto_front",
+           "recipe_summary", "recommend", "recommendation_lines", "rows_from", "run", "table_cells", "write"]
 
 
 @dataclasses.dataclass(frozen=True)
 class ReportConfig:
-    """run_dir: the checked run; gallery_per_variant / gallery_total cap the flipped-sample gallery."""
+    """run_dir: the checked run; gallery_per_variant / gallery_total cap the
+    flipped-sample gallery; target_agreement (fraction), max_size_kb and
+    max_accuracy_drop (points) are the recommendation policy (``Policy``),
+    validated here."""
 
     run_dir: Path
     gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIANT
     gallery_total: int = DEFAULT_GALLERY_TOTAL
+    target_agreement: float = DEFAULT_TARGET_AGREEMENT
+    max_size_kb: float | None = None
+    max_accuracy_drop: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.run_dir, (str, os.PathLike)) or not str(self.run_dir):
@@ -68,6 +81,12 @@ class ReportConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
                 raise ConfigError(f"--{name.replace('_', '-')}", f"must be an integer in [0, 10000], got {v!r}")
+        self.policy  # validates the policy's values (one ConfigError naming the flag)
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(target_agreement=self.target_agreement, max_size_kb=self.max_size_kb,
+                      max_accuracy_drop=self.max_accuracy_drop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,21 +123,24 @@ def _validate(data: ReportData) -> None:
 
 
 def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIANT,
-          gallery_total: int = DEFAULT_GALLERY_TOTAL) -> dict[str, Any]:
-    """Compute every part of the report: {"html", "markdown", "json", "charts": {name: png}, "rec", "lines"}."""
+          gallery_total: int = DEFAULT_GALLERY_TOTAL, policy: Policy | None = None) -> dict[str, Any]:
+    """Compute every part of the report: {"html", "markdown", "json", "charts": {name: png}, "rec",
+    "decisions", "lines"}; ``policy`` picks the recommendation (default ``Policy()``)."""
     _validate(data)
+    policy = policy or Policy()
     k = len(data.class_names)
     rows = rows_from(data.results, data.variants)
     front = pareto_front(rows)
     for r in rows:
         r["pareto"] = r["id"] in front
-    rec = recommend(rows)
-    lines = recommendation_lines(rows, rec)
+    decisions = decide(rows, policy)
+    rec = {key: d.chosen for key, d in decisions.items()}
+    lines = recommendation_lines(rows, decisions)
     orig = data.results.get("original") or {}
     o_lat = orig.get("latency_ms") if isinstance(orig.get("latency_ms"), dict) else {}
     charts = {
         "size_accuracy.png": _charts.size_accuracy(rows, front, num(orig.get("accuracy"))),
-        "agreement.png": _charts.agreement(rows),
+        "agreement.png": _charts.agreement(rows, policy.target_agreement),
         "latency.png": _charts.latency(rows, num(o_lat.get("p50"))),
     }
     cms, cm_json = {}, {}
@@ -140,7 +162,8 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
         "original": {"accuracy": num(orig.get("accuracy")), "latency_ms": {k2: num(v) for k2, v in o_lat.items()}},
         "variants": rows,
         "pareto_front": front,
-        "recommendation": {key: (None if r is None else r["id"]) for key, r in rec.items()},
+        "policy": policy.to_json(),
+        "recommendation": {key: d.to_json() for key, d in decisions.items()},
         "recommendation_text": lines,
         "confusion_matrices": cm_json,
         "gallery": gallery,
@@ -148,9 +171,9 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
         "training_plots": sorted(data.plots),
         "fingerprint": data.fingerprint,
     }
-    return {"html": render.html(data, rows, rec, lines, front, charts, cms, gallery, gallery_pngs),
-            "markdown": render.markdown(data, rows, lines, front, list(charts)),
-            "json": report_json, "charts": charts, "rec": rec, "lines": lines}
+    return {"html": render.html(data, rows, decisions, front, charts, cms, gallery, gallery_pngs),
+            "markdown": render.markdown(data, rows, decisions, front, list(charts)),
+            "json": report_json, "charts": charts, "rec": rec, "decisions": decisions, "lines": lines}
 
 
 def write(built: dict[str, Any], out_dir: "str | os.PathLike") -> Path:
@@ -170,7 +193,7 @@ def write(built: dict[str, Any], out_dir: "str | os.PathLike") -> Path:
 def run(config: ReportConfig) -> ReportResult:
     """Load a checked run and write ``<run>/report/``."""
     run_dir = RunDir(config.run_dir)
-    built = build(load(run_dir), config.gallery_per_variant, config.gallery_total)
+    built = build(load(run_dir), config.gallery_per_variant, config.gallery_total, config.policy)
     write(built, run_dir.report_dir)
     return ReportResult(directory=run_dir.report_dir, html=run_dir.report_html, markdown=run_dir.report_md,
                         json=run_dir.report_json,

@@ -18,17 +18,109 @@ def _mpl_text(s: str, limit: int = 24) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def size_accuracy(rows: list[dict], front: list[str], original_acc: float | None) -> bytes:
+LABEL_GID = "label:"        # gid prefix of the point labels (the tests measure their boxes)
+_LABEL_RADII = (5, 12, 20, 30, 42, 56)   # points from the marker, nearest first
+_LABEL_DIRECTIONS = ((1, 0), (1, 1), (1, -1), (0, 1), (0, -1), (-1, 0), (-1, 1), (-1, -1))
+
+
+def _overlaps(box, others, pad: float) -> bool:
+    return any(box.x0 - pad < o.x1 and o.x0 - pad < box.x1 and box.y0 - pad < o.y1 and o.y0 - pad < box.y1
+               for o in others)
+
+
+def place_labels(ax, points: list[tuple[str, float, float]], fontsize: float = 7.0, _retries: int = 4) -> list:
+    """Label every point ``(text, x, y)`` (data coordinates) so that no two
+    labels overlap each other, a marker or the legend.
+
+    Greedy, in order of x: each label tries offsets around its point, nearest
+    first (a thin leader line when it is not beside its marker); a label with
+    no free place nearby goes into a column right of the axes, in order of y,
+    with a leader line (the axes narrow when that column would leave the
+    figure). Returns the label artists (gid ``label:<text>``)."""
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    px_per_pt = fig.dpi / 72.0
+    marker = 5.0 * px_per_pt                       # a marker's half-size (s=60 is ~7.7 pt across), plus air
+    frame = ax.get_window_extent(renderer)
+    obstacles = []
+    for _, x, y in points:
+        cx, cy = ax.transData.transform((x, y))
+        obstacles.append(Bbox.from_extents(cx - marker, cy - marker, cx + marker, cy + marker))
+    legend = ax.get_legend()
+    if legend is not None:
+        obstacles.append(legend.get_window_extent(renderer))
+    placed, artists, column = [], [], []
+    for text, x, y in sorted(points, key=lambda p: (p[1], p[2])):
+        ann = ax.annotate(text, (x, y), xytext=(0, 0), textcoords="offset points", fontsize=fontsize, gid=LABEL_GID + text,
+                          annotation_clip=False)
+        spot = None
+        for radius in _LABEL_RADII:
+            for dx, dy in _LABEL_DIRECTIONS:
+                norm = (dx * dx + dy * dy) ** 0.5
+                ann.xyann = (radius * dx / norm, radius * dy / norm)
+                ann.set_ha("left" if dx > 0 else "right" if dx < 0 else "center")
+                ann.set_va("bottom" if dy > 0 else "top" if dy < 0 else "center")
+                box = ann.get_window_extent(renderer)
+                inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+                if inside and not _overlaps(box, placed + obstacles, 1.0):
+                    spot = (radius, box)
+                    break
+            if spot:
+                break
+        if spot is None:
+            ann.remove()
+            column.append((text, x, y))
+            continue
+        if spot[0] > _LABEL_RADII[1]:   # away from its marker: redraw it with a leader line
+            offset, ha, va = ann.xyann, ann.get_ha(), ann.get_va()
+            ann.remove()
+            ann = ax.annotate(text, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize,
+                              gid=LABEL_GID + text, ha=ha, va=va, annotation_clip=False,
+                              arrowprops={"arrowstyle": "-", "color": "#888888", "lw": 0.6, "shrinkA": 0, "shrinkB": 3})
+        placed.append(spot[1])
+        artists.append(ann)
+    if column:
+        # beside the axes, top to bottom in the order of the points' heights
+        step_px = fontsize * 1.5 * px_per_pt
+        top = frame.y1
+        for i, (text, x, y) in enumerate(sorted(column, key=lambda p: -p[2])):
+            # axes fraction, not figure fraction: savefig's tight crop resizes the figure, not the axes
+            fx, fy = ax.transAxes.inverted().transform((frame.x1 + 12 * px_per_pt, top - i * step_px))
+            ann = ax.annotate(text, (x, y), xytext=(fx, fy), textcoords="axes fraction", fontsize=fontsize,
+                              gid=LABEL_GID + text, ha="left", va="top", annotation_clip=False,
+                              arrowprops={"arrowstyle": "-", "color": "#888888", "lw": 0.6, "shrinkA": 0, "shrinkB": 3})
+            artists.append(ann)
+    from matplotlib.text import Text
+
+    for a in artists:
+        a.update_positions(renderer)          # an annotation's text box is known once placed
+    right = max((Text.get_window_extent(a, renderer).x1 for a in artists), default=0.0)
+    if _retries and right > fig.bbox.x1 - 2:
+        # the column runs off the figure: narrow the axes by the overflow and place again
+        for a in artists:
+            a.remove()
+        pos = ax.get_position()
+        shrink = (right - fig.bbox.x1 + 6) / fig.bbox.width
+        ax.set_position([pos.x0, pos.y0, max(pos.width - shrink, 0.3), pos.height])
+        fig.canvas.draw()
+        return place_labels(ax, points, fontsize, _retries - 1)
+    return artists
+
+
+def size_accuracy_figure(rows: list[dict], front: list[str], original_acc: float | None):
+    """The size-vs-accuracy figure (matplotlib), every point labelled with its id (``place_labels``)."""
     fig = figures.figure(8, 5)
     ax = fig.add_subplot()
+    points = []
     for r in rows:
         if not r["size_bytes"] or r["accuracy"] is None:
             continue
         c = COLORS.get(r["platform"], "#777777")
         ax.scatter(r["size_bytes"] / 1024, 100 * r["accuracy"], s=60, color=c if r["passed"] else "white",
                    edgecolors=c, marker="o" if r["passed"] else "X", linewidths=1.5, zorder=3)
-        ax.annotate(_mpl_text(r["id"]), (r["size_bytes"] / 1024, 100 * r["accuracy"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+        points.append((_mpl_text(r["id"]), r["size_bytes"] / 1024, 100 * r["accuracy"]))
     pts = sorted((r["size_bytes"] / 1024, 100 * r["accuracy"]) for r in rows if r["id"] in front)
     if pts:
         ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#d62728", lw=1.2, zorder=2,
@@ -37,33 +129,58 @@ def size_accuracy(rows: list[dict], front: list[str], original_acc: float | None
         ax.axhline(100 * original_acc, color="#555555", ls="--", lw=1, label="original model")
     ax.scatter([], [], color=COLORS["ios"], label="Core ML (iOS)")
     ax.scatter([], [], color=COLORS["android"], label="TFLite (Android)")
-    ax.scatter([], [], color="white", edgecolors="k", marker="X", label="failed thresholds")
+    ax.scatter([], [], color="white", edgecolors="k", marker="X", label="did not pass its check")
     ax.set_xscale("log")
     ax.set_xlabel("file size (KB, log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Size vs accuracy")
     ax.grid(True, which="both", alpha=0.3)
+    if points:
+        # room around the points for their labels, then freeze the limits
+        xs = [p[1] for p in points]
+        ys = [p[2] for p in points]
+        ax.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
+        span = max(max(ys) - min(ys), 0.2)
+        ax.set_ylim(min(ys) - 0.35 * span, max(ys) + 0.25 * span)
     ax.legend(fontsize=7, loc="lower right")
-    return figures.png(fig)
+    fig.canvas.draw()
+    place_labels(ax, points)
+    return fig
 
 
-def agreement(rows: list[dict]) -> bytes:
+def size_accuracy(rows: list[dict], front: list[str], original_acc: float | None) -> bytes:
+    return figures.png(size_accuracy_figure(rows, front, original_acc))
+
+
+def agreement(rows: list[dict], target: float | None = None) -> bytes:
+    return figures.png(agreement_figure(rows, target))
+
+
+def agreement_figure(rows: list[dict], target: float | None = None):
+    """Top-1 agreement per variant with its 95% interval as an error bar, and the target line."""
     rs = [r for r in rows if r["agreement"] is not None]
     fig = figures.figure(8, 0.35 * max(len(rs), 2) + 1.2)
     ax = fig.add_subplot()
     y = np.arange(len(rs))
-    ax.barh(y, [100 * r["agreement"] for r in rs],
+    vals = np.array([100 * r["agreement"] for r in rs])
+    cis = [r.get("agreement_ci") for r in rs]
+    lo = np.array([v - 100 * ci[0] if ci else 0.0 for v, ci in zip(vals, cis)])
+    hi = np.array([100 * ci[1] - v if ci else 0.0 for v, ci in zip(vals, cis)])
+    ax.barh(y, vals, xerr=[np.maximum(lo, 0), np.maximum(hi, 0)], capsize=3, error_kw={"lw": 1, "ecolor": "#333333"},
             color=[COLORS.get(r["platform"], "#777") if r["passed"] else "#d62728" for r in rs])
     ax.set_yticks(y, [_mpl_text(r["id"], 30) for r in rs], fontsize=8)
-    lo = min([100 * r["agreement"] for r in rs] + [99.0])
-    ax.set_xlim(max(0.0, lo - 0.5), 100.05)
-    for yi, r in zip(y, rs):
-        ax.text(100 * r["agreement"], yi, f" {100 * r['agreement']:.2f}%", va="center", fontsize=7)
+    low = min([100 * ci[0] for ci in cis if ci] + list(vals) + [99.0])
+    ax.set_xlim(max(0.0, low - 0.5), 100.3)
+    for yi, v, h in zip(y, vals, hi):
+        ax.text(v + h, yi, f" {v:.2f}%", va="center", fontsize=7)
+    if target is not None:
+        ax.axvline(100 * target, color="#555555", ls="--", lw=1)
     ax.invert_yaxis()
-    ax.set_xlabel("top-1 agreement with the original (%); red = failed thresholds")
-    ax.set_title("Agreement with the original model")
+    ax.set_xlabel("top-1 agreement with the original (%), whisker: 95% interval; red = did not pass its check")
+    ax.set_title("Agreement with the original model" +
+                 ("" if target is None else f" (dashed: the {100 * target:.2f}% recommendation target)"))
     ax.grid(True, axis="x", alpha=0.3)
-    return figures.png(fig)
+    return fig
 
 
 def latency(rows: list[dict], original_ms: float | None) -> bytes:

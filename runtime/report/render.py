@@ -24,13 +24,30 @@ def _environment():
     return env
 
 
-def html(data: ReportData, rows: list[dict], rec: dict, lines: list[str], front: list[str],
+def _recommendation_context(decisions: dict[str, policy.Decision], lines_by_platform: dict[str, str]) -> list[dict]:
+    out = []
+    for key, (title, _fmt) in PLATFORMS.items():
+        d = decisions[key]
+        out.append({"key": key, "title": title, "passed": d.chosen is not None,
+                    "text": lines_by_platform[key].split(": ", 1)[1], "rule": d.rule,
+                    "why_not": [{**w, "size": policy.fmt_bytes(w["size_bytes"])} for w in d.why_not]})
+    return out
+
+
+def _platform_lines(rows: list[dict], decisions: dict[str, policy.Decision]) -> dict[str, str]:
+    """The headline line per platform (without the passed-over line that follows it)."""
+    lines = policy.recommendation_lines(rows, decisions)
+    titles = {title: key for key, (title, _fmt) in PLATFORMS.items()}
+    return {titles[line.split(": ", 1)[0]]: line for line in lines if line.split(": ", 1)[0] in titles}
+
+
+def html(data: ReportData, rows: list[dict], decisions: dict[str, policy.Decision], front: list[str],
          charts: dict[str, bytes], cms: dict[str, tuple[str, bytes]], gallery: list[dict],
          gallery_pngs: list[bytes]) -> str:
     orig = data.results.get("original") or {}
     o_lat = orig.get("latency_ms") if isinstance(orig.get("latency_ms"), dict) else {}
     o_p50 = num(o_lat.get("p50"))
-    rec_ids = {r["id"] for r in rec.values() if r}
+    rec_ids = {d.chosen["id"] for d in decisions.values() if d.chosen}
     metrics = data.model_info.get("metrics") or {}
     model = data.model_info.get("model") or {}
     keras_size = num((((data.model_info.get("files") or {}).get("keras") or {}).get("size_bytes")))
@@ -39,10 +56,13 @@ def html(data: ReportData, rows: list[dict], rec: dict, lines: list[str], front:
         "test_count": data.results.get("test_count", len(data.labels)),
         "original_accuracy": policy.pct(num(orig.get("accuracy"))),
         "original": {"size": policy.fmt_bytes(keras_size), "p50": "—" if o_p50 is None else f"{o_p50:.3f} ms"},
-        "recommendations": [{"key": key, "title": title, "passed": rec[key] is not None,
-                             "text": line.split(": ", 1)[1]}
-                            for (key, (title, _fmt)), line in zip(PLATFORMS.items(), lines)],
+        "recommendations": _recommendation_context(decisions, _platform_lines(rows, decisions)),
         "columns": TABLE_COLUMNS,
+        "left": [c in policy.LEFT_COLUMNS for c in TABLE_COLUMNS],
+        "original_cells": _original_cells(policy.pct(num(orig.get("accuracy"))), policy.fmt_bytes(keras_size),
+                                          "—" if o_p50 is None else f"{o_p50:.3f} ms"),
+        "backend_column": TABLE_COLUMNS.index("backend"),
+        "holm_family": max([r["holm_family"] or 1 for r in rows] + [1]),
         "rows": [{**r, "cells": policy.table_cells(r),
                   "cls": "rec" if r["id"] in rec_ids else ("" if r["passed"] else "fail")} for r in rows],
         "backends": [{"id": b, "label": policy.BACKEND_LABELS.get(b, b)} for b in policy.backends(rows)],
@@ -82,14 +102,32 @@ def md_code(s: Any) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
-def markdown(data: ReportData, rows: list[dict], lines: list[str], front: list[str], chart_files: list[str]) -> str:
+def _original_cells(accuracy: str, size: str, p50: str) -> list[str]:
+    """The original model's row, one cell per ``TABLE_COLUMNS`` entry."""
+    cells = {"variant": "original (Keras)", "format": "keras", "recipe": "float32", "size": size,
+             "accuracy": accuracy, "agreement [95% CI]": "100.00%", "latency p50 / p95": p50,
+             "backend": "TensorFlow", "result": "reference"}
+    return [cells.get(c, "") for c in TABLE_COLUMNS]
+
+
+def markdown(data: ReportData, rows: list[dict], decisions: dict[str, policy.Decision], front: list[str],
+             chart_files: list[str]) -> str:
     e = md_escape
     orig = data.results.get("original") or {}
     md = [f"# edgekit report: {e(data.run_name)}", "",
           f"{len(rows)} variants checked on {e(data.results.get('test_count', len(data.labels)))} test images; "
           f"original accuracy {e(policy.pct(num(orig.get('accuracy'))))}.", "", "## Recommendation", ""]
-    md += [f"- {e(line)}" for line in lines]
-    md += ["", "## Variants", "", "| " + " | ".join(e(c) for c in TABLE_COLUMNS) + " |",
+    heads = _platform_lines(rows, decisions)
+    for key, (title, _fmt) in PLATFORMS.items():
+        d = decisions[key]
+        md.append(f"- {e(heads[key])}")
+        md.append(f"  - rule: {e(d.rule)}")
+        for w in d.why_not:
+            md.append(f"  - passed over: {md_code(w['id'])} ({e(policy.fmt_bytes(w['size_bytes']))}): "
+                      f"{e('; '.join(w['reasons']))}")
+    md += ["", "Verdicts and the recommendation use 95% intervals; McNemar p-values are Holm-corrected across "
+               "the checked variants.", "",
+           "## Variants", "", "| " + " | ".join(e(c) for c in TABLE_COLUMNS) + " |",
            "|" + "---|" * len(TABLE_COLUMNS)]
     md += ["| " + " | ".join(e(c) for c in policy.table_cells(r)) + " |" for r in rows]
     md += ["", "Backends: " + "; ".join(f"{md_code(b)} = {e(policy.BACKEND_LABELS.get(b, b))}"

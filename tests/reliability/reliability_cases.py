@@ -432,6 +432,14 @@ def _rep(edit, parts=("model", "variants", "check")):
     return setup
 
 
+def _rep_flags(*flags, command="report"):
+    """A sound checked run, a recommendation flag out of range (report; run refuses it before any stage runs)."""
+    def setup(c: Ctx):
+        run = c.run()
+        return [command, "--run", str(run), *flags]
+    return setup
+
+
 def _pickled_npz(run: Path):
     p = run / "check" / "predictions" / "original.npz"
     np.savez(p, probabilities=np.array([{"a": 1}], dtype=object), labels=np.zeros(1, np.int64))
@@ -746,6 +754,20 @@ CASES = [
          "tflite-fp32.npz", "tflite-fp32.npz"),
     Case("report-output-unwritable", "report", "run dir read-only (report/ cannot be written)", _rep(_report_unwritable),
          ("not writable", "permission denied"), "my run", nobody=True),
+    Case("report-target-above-one", "report", "--target-agreement 1.5 (a fraction, not a percentage)",
+         _rep_flags("--target-agreement", "1.5"), "(0, 1]", "--target-agreement"),
+    Case("report-target-zero", "report", "--target-agreement 0", _rep_flags("--target-agreement", "0"),
+         "(0, 1]", "--target-agreement"),
+    Case("report-max-size-negative", "report", "--max-size -5", _rep_flags("--max-size", "-5"),
+         "positive number of KB", "--max-size"),
+    Case("report-max-size-nan", "report", "--max-size nan", _rep_flags("--max-size", "nan"),
+         "positive number of KB", "--max-size"),
+    Case("report-drop-negative", "report", "--max-accuracy-drop -1 (the recommendation's cap)",
+         _rep_flags("--max-accuracy-drop", "-1"), "[0, 100]", "--max-accuracy-drop"),
+    Case("run-target-above-one", "report", "edgekit run --target-agreement 99.5 (a percentage)",
+         _rep_flags("--target-agreement", "99.5", command="run"), "(0, 1]", "--target-agreement"),
+    Case("run-max-size-zero", "report", "edgekit run --max-size 0", _rep_flags("--max-size", "0", command="run"),
+         "positive number of KB", "--max-size"),
 ]
 
 

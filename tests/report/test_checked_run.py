@@ -45,6 +45,7 @@ def checked_run(tiny_run_factory, tmp_path_factory):
     small = _one_hot(pred, k, 0.8)
     entry = {"backend": "litert", "agreement": 1 - len(flipped) / N, "accuracy": float(np.mean(pred == labels)),
              "accuracy_change": -100 * len(flipped) / N, "passed": True, "reasons": [],
+             "discordant_b": len(flipped), "discordant_c": 0,
              "latency_ms": {"p50": 0.5, "p95": 0.7}}
     results = {"test_count": N, "model_manifest": {"sha256": model.sha256},
                "original": {"accuracy": 1.0, "latency_ms": {"p50": 0.9, "p95": 1.0}},
@@ -60,14 +61,23 @@ def checked_run(tiny_run_factory, tmp_path_factory):
 
 def test_report_of_a_checked_run(checked_run):
     run = checked_run
-    result = report.run(report.ReportConfig(run_dir=run.root))
+    # 120 images cannot show 99.5% agreement (2 flips: 95% lower bound 94.1%); a 90% target they can
+    result = report.run(report.ReportConfig(run_dir=run.root, target_agreement=0.9))
     assert result.ok and result.failure() is None
     j = json.loads(run.report_json.read_text())
     rows = {r["id"]: r for r in j["variants"]}
     assert rows["my-small"]["ratio_to_fp32"] == pytest.approx(0.25)     # declared reference tflite-fp32
     assert rows["tflite-fp32"]["ratio_to_fp32"] == pytest.approx(1.0)   # a reference: itself
     assert rows["my-small"]["platform"] == "android"
-    assert j["recommendation"] == {"ios": None, "android": "my-small"}
+    assert {k: v["id"] for k, v in j["recommendation"].items()} == {"ios": None, "android": "my-small"}
+    assert j["policy"]["target_agreement"] == 0.9
+    assert report.is_current(run.root)
+    # the default target: nothing qualifies, and the report names the closest
+    report.run(report.ReportConfig(run_dir=run.root))
+    j = json.loads(run.report_json.read_text())
+    assert j["recommendation"]["android"]["id"] is None
+    assert j["recommendation"]["android"]["closest"]["id"] == "tflite-fp32"
+    assert j["recommendation"]["android"]["closest"]["tags"] == ["agreement"]
     assert j["test_count"] == N and sorted(g["index"] for g in j["gallery"]) == [3, 7]
     assert "my\\-small" in run.report_md.read_text()
     assert report.is_current(run.root)
@@ -102,7 +112,7 @@ def test_golden_kit_of_a_checked_run(checked_run):
     v = kit["variants"]["my-small"]
     assert v["kind"] == "quantized" and v["tolerance"]["max_abs_prob_diff"] == golden.TOLERANCES["quantized"]
     assert v["file"] == "variants/my-small/model.tflite"
-    assert kit["recommended"] == {"ios": None, "android": "my-small"}
+    assert kit["recommended"] == {"ios": None, "android": None}   # the default policy: 120 images show no 99.5%
     probs = np.load(run.golden_dir / "expected" / "my-small.npy")
     assert golden.verify(kit, "my-small", probs) == []
     assert golden.is_current(run.root)

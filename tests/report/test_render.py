@@ -46,13 +46,24 @@ def _parse(text):
     return p
 
 
-def test_recommends_the_smallest_passing_variant_per_platform(built):
+def test_recommends_the_smallest_qualifying_variant_per_platform(built):
     _, built = built
     j = built["json"]
     # tflite-pal-bad (120 KB) and coreml-pal2 (80 KB) are smaller but failed
-    assert j["recommendation"] == {"ios": "coreml-pal4", "android": "tflite-int8"}
-    assert j["recommendation_text"][0].startswith("iOS / Core ML: coreml-pal4 — 150 KB, 0.15x of float32")
-    assert "mil-reference" in j["recommendation_text"][0] and "golden" in j["recommendation_text"][0]
+    assert {k: v["id"] for k, v in j["recommendation"].items()} == {"ios": "coreml-pal4", "android": "tflite-int8"}
+    assert [w["id"] for w in j["recommendation"]["ios"]["why_not"]] == ["coreml-pal2"]
+    assert j["recommendation"]["ios"]["why_not"][0]["tags"] == ["check failed", "significant drop", "agreement"]
+    assert "99.50%" in j["recommendation"]["android"]["rule"] and "Holm" in j["recommendation"]["android"]["rule"]
+    assert j["policy"] == {"target_agreement": 0.995, "max_size_kb": None, "max_accuracy_drop": None,
+                           "significance": 0.05}
+    text = j["recommendation_text"]
+    assert text[0].startswith("iOS / Core ML: coreml-pal4 — 150 KB, 0.15x of float32")
+    assert "95% lower bound 99.64%" in text[0]                  # 2 flips of 2,000
+    assert "mil-reference" in text[0] and "golden" in text[0]
+    assert text[1] == "  smaller passed over: coreml-pal2 (check failed, significant drop, agreement)"
+    # the same in the HTML and the Markdown
+    assert 'id="why-not-ios"' in built["html"] and "coreml-pal2</code> (80 KB) passed over: its check failed" in built["html"]
+    assert "passed over: `coreml-pal2` (80 KB): its check failed" in built["markdown"]
     rows = {r["id"]: r for r in j["variants"]}
     assert rows["tflite-int8"]["ratio_to_fp32"] == pytest.approx(0.25)
     assert rows["coreml-pal2"]["passed"] is False and rows["coreml-pal2"]["reasons"]
@@ -62,9 +73,14 @@ def test_recommends_the_smallest_passing_variant_per_platform(built):
 def test_says_plainly_when_no_variant_passes(tmp_path):
     data = make_report_data(coreml_all_fail=True)
     built = report.build(data)
-    assert built["json"]["recommendation"]["ios"] is None
-    assert built["json"]["recommendation"]["android"] == "tflite-int8"
-    assert "NONE of the 4 coreml variants passes the thresholds" in built["json"]["recommendation_text"][0]
+    rec = built["json"]["recommendation"]
+    assert rec["ios"]["id"] is None and rec["android"]["id"] == "tflite-int8"
+    # every coreml variant failed its check; coreml-fp32 misses nothing else and agrees most
+    assert rec["ios"]["closest"] == {"id": "coreml-fp32", "tags": ["check failed"],
+                                     "reasons": ["its check failed: top-1 agreement 100.00% < 99.50%"]}
+    assert [w["id"] for w in rec["ios"]["why_not"]] == ["coreml-pal2", "coreml-pal4", "coreml-w8", "coreml-fp32"]
+    line = built["json"]["recommendation_text"][0]
+    assert "NONE of the 4 coreml variants qualifies" in line and "the closest is coreml-fp32" in line
     assert 'class="reco none" id="reco-ios"' in built["html"]
     assert "confusion_ios.png" not in built["charts"] and "confusion_android.png" in built["charts"]
 
@@ -82,8 +98,8 @@ def test_table_cells_show_the_check_numbers(built):
     doc = _parse(built["html"])
     cells = doc.rows["coreml-pal2"]
     assert cells[0] == "coreml-pal2" and "80 KB" in cells and "0.08x" in cells
-    assert "80.00%" in cells                     # agreement: 40 of 200 flipped
-    assert any(c.startswith("FAIL: top-1 agreement 80.00%") for c in cells)
+    assert "98.00% [97.29, 98.53]" in cells      # agreement: 40 of 2,000 flipped, with its Wilson interval
+    assert any(c.startswith("FAIL: top-1 agreement 98.00%") for c in cells)
     assert "identical" in doc.rows["tflite-fp32"]  # PSNR of bit-identical outputs
     assert set(doc.rows) == set(report_data.results["variants"])
 
@@ -155,7 +171,7 @@ def test_confusion_matrix_of_recommended_variant(built):
 
 def test_bad_flipped_index_is_an_artifact_error(report_data):
     report_data.results["variants"]["tflite-int8"]["flipped"] = [10_000]
-    with pytest.raises(ArtifactError, match="outside the 200 test samples"):
+    with pytest.raises(ArtifactError, match="outside the 2000 test samples"):
         report.build(report_data)
 
 

@@ -1,9 +1,12 @@
-"""Hand-built check results for the report tests (see make_report_data)."""
+"""Hand-built check results for the report tests (see make_report_data), and
+hand-built report rows from discordant counts for the recommendation policy
+(policy_rows)."""
 from __future__ import annotations
 
 import numpy as np
 
 from edgekit.rundir import Kind, RunDir, VariantArtifact
+from edgekit.runtime import metrics
 from edgekit.runtime.report import ReportData
 
 HOSTILE_NAMES = ["<script>alert(1)</script>", 'say "hi" it\'s', "../../etc/passwd", "a|b & <i>c</i>", "$x^2$",
@@ -16,8 +19,11 @@ def _one_hot(pred, k, conf=0.9):
     return p
 
 
-def make_report_data(class_names=tuple(str(i) for i in range(10)), n=200, coreml_all_fail=False, seed=0):
-    """Variants (id: size, flips, passed):
+def make_report_data(class_names=tuple(str(i) for i in range(10)), n=2000, coreml_all_fail=False, seed=0):
+    """Variants (id: size, flips, passed); every flip turns a right answer wrong,
+    so a variant with f flips has McNemar b = f, c = 0; the statistics
+    (intervals, exact McNemar, Holm over the non-fp32 variants) are computed
+    with edgekit.runtime.metrics from the probabilities, as check does:
     tflite-fp32 1000 KB identical pass; tflite-dynamic-int8 260 KB 1 flip pass;
     tflite-int8 250 KB 2 flips pass; tflite-pal-bad 120 KB 30 flips FAIL;
     coreml-fp32 1000 KB (mil-reference) pass; coreml-w8 270 KB pass; coreml-pal4 150 KB pass;
@@ -51,21 +57,24 @@ def make_report_data(class_names=tuple(str(i) for i in range(10)), n=200, coreml
     results = {"schema": "edgekit.check/1", "test_count": n, "variants": {},
                "original": {"accuracy": float(np.mean(orig_pred == labels)), "latency_ms": {"p50": 0.8, "p95": 1.1}},
                "versions": {"tensorflow": "2.21.0", "coremltools": "9.0", "cpu": "test CPU"}}
-    probs, variants = {}, {}
+    probs, variants, comparisons = {}, {}, {}
     for vid, (size, flips, passed, backend) in specs.items():
         p, flipped = variant(np.array(flips, dtype=int))
         if not flips:
             p = original.copy()
         probs[vid] = p
-        acc = float(np.mean(p.argmax(1) == labels))
+        comparisons[vid] = metrics.compare(labels, original, p)
+    holm = metrics.holm({vid: c.mcnemar_p for vid, c in comparisons.items() if not vid.endswith("-fp32")})
+    for vid, (size, flips, passed, backend) in specs.items():
+        p, c = probs[vid], comparisons[vid]
         results["variants"][vid] = {
-            "backend": backend, "agreement": 1 - len(flips) / n, "accuracy": acc,
-            "accuracy_change": 100 * (acc - results["original"]["accuracy"]), "mcnemar_p": 1.0 if not flips else 0.01,
-            "max_abs_diff": float(np.abs(p - original).max()), "mean_abs_diff": float(np.abs(p - original).mean()),
-            "psnr_db": None if not flips else 35.0, "snr_db": None, "identical_outputs": not flips,
-            "per_class_accuracy_change": [0.0] * k, "flipped": flipped, "size_bytes": size,
+            **c.to_json(), "psnr_db": None if not flips else 35.0, "snr_db": None,
+            "backend": backend, "size_bytes": size,
             "zipped_bytes": int(size * 0.9), "latency_ms": {"p50": 0.5, "p95": 0.7}, "throughput_ips": 2000.0,
-            "thresholds": {}, "passed": passed, "reasons": [] if passed else [f"top-1 agreement {100 - 100 * len(flips) / n:.2f}% < 99.50%"],
+            "thresholds": {}, "passed": passed, "verdict": "pass" if passed else "fail",
+            "reasons": [] if passed else [f"top-1 agreement {100 * c.agreement:.2f}% < 99.50%"],
+            "inconclusive_reasons": [], "images_to_decide": None,
+            "mcnemar_p_holm": holm.get(vid, c.mcnemar_p), "holm_family": len(holm) if vid in holm else 1,
         }
         fmt = vid.split("-")[0]
         reference = None if vid.endswith("-fp32") else f"{fmt}-fp32"
@@ -80,3 +89,36 @@ def make_report_data(class_names=tuple(str(i) for i in range(10)), n=200, coreml
                       inputs={"check/results.json": "0" * 64}, fingerprint=results["versions"])
 
 
+
+
+def policy_rows(specs, n=10_000):
+    """Report rows (the fields the recommendation policy reads) from discordant
+    counts, with the check's statistics: ``specs`` maps id -> (format, size KB,
+    b, c) or (format, size KB, b, c, verdict); b: original right, variant wrong;
+    c: the opposite; every other image agrees. McNemar p-values are
+    Holm-adjusted across all the rows, as check does across its variants."""
+    comps = {}
+    for vid, spec in specs.items():
+        fmt, size_kb, b, c = spec[:4]
+        comps[vid] = metrics.Comparison(
+            count=n, agreement=1 - (b + c) / n, accuracy=0.99 + (c - b) / n, original_accuracy=0.99,
+            accuracy_change=100 * (c - b) / n, discordant_b=b, discordant_c=c, mcnemar_p=metrics.mcnemar_exact_p(b, c),
+            max_abs_diff=0.1, mean_abs_diff=0.001, psnr_db=40.0, snr_db=40.0, per_class_accuracy_change=[],
+            flipped=list(range(b + c)))
+    holm = metrics.holm({vid: c.mcnemar_p for vid, c in comps.items()})
+    rows = []
+    for vid, spec in specs.items():
+        fmt, size_kb = spec[0], spec[1]
+        verdict = spec[4] if len(spec) > 4 else "pass"
+        c = comps[vid]
+        rows.append({
+            "id": vid, "format": fmt, "platform": "ios" if fmt == "coreml" else "android",
+            "size_bytes": size_kb * 1024, "ratio_to_fp32": None, "backend": "litert", "backend_label": "LiteRT",
+            "accuracy": c.accuracy, "accuracy_change": c.accuracy_change, "mcnemar_p": c.mcnemar_p,
+            "mcnemar_p_holm": holm[vid], "holm_family": len(holm), "discordant_b": c.discordant_b,
+            "discordant_c": c.discordant_c, "agreement": c.agreement, "agreement_ci": tuple(c.agreement_ci),
+            "accuracy_change_ci": tuple(c.accuracy_change_ci), "verdict": verdict, "passed": verdict == "pass",
+            "reasons": [] if verdict != "fail" else ["failed its thresholds"], "inconclusive_reasons": [],
+            "images_to_decide": 20_000 if verdict == "inconclusive" else None,
+        })
+    return rows
