@@ -62,10 +62,10 @@ or failed its check (the report says which and why), 2 for bad input.
 Examples:
   edgekit run                                   # runs/mnist, bundled MNIST
   edgekit run --run runs/mobile --model mobile
+  edgekit run --run runs/flowers --model flowers.keras --dataset folder --data-dir ~/flowers
   edgekit run --variants tflite-int8,coreml-pal4 --min-agreement 0.99
   edgekit run --target-agreement 0.998 --max-size 200   # what may be recommended
   edgekit run --force                           # redo every stage
-  edgekit run --run runs/flowers --model flowers.keras --dataset folder --data-dir ~/flowers
 """
 
 DEFAULT_RUN = "runs/mnist"
@@ -73,13 +73,13 @@ DEFAULT_GOLDEN_COUNT = 100
 ORDER = tuple(s for s in stage.STAGES if s != "import")   # train, convert, check, report, golden
 # with --model PATH, import takes train's place in ORDER
 FLAGGED = ("train", "convert", "check")  # stages whose flags `edgekit run` takes
+SHOWN = (*FLAGGED, "import")             # stages whose result `edgekit run` prints as `edgekit <stage>` does
 CLI = {  # stage -> its CLI module (config_from_args, show)
     "train": "edgekit.train.cli",
+    "import": "edgekit.train.import_cli",
     "convert": "edgekit.convert.cli",
-SHOWN = (*FLAGGED, "import")             # stages whose result `edgekit run` prints as `edgekit <stage>` does
     "check": "edgekit.runtime.check_cli",
     "report": "edgekit.runtime.report_cli",
-    "import": "edgekit.train.import_cli",
     "golden": "edgekit.runtime.golden_cli",
 }
 # Config fields that are not inputs of the work: where it goes, and whether
@@ -101,9 +101,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         # each stage's own flags, as `edgekit <stage>` has them; two stages
         # declaring the same flag is a conflict argparse refuses here
         _cli(name).add_arguments(parser.add_argument_group(f"{name} options (as `edgekit {name}`)"))
-
-
-# ------------------------------------------------------------------ configs
     # --model is a zoo name (train) or the path of your own model (import instead of train)
     model = next(a for a in parser._actions if "--model" in a.option_strings)
     model.choices = None
@@ -132,6 +129,9 @@ def importing(args: argparse.Namespace) -> bool:
         raise ConfigError("--model", f"unknown model {value!r}: give a zoo model ({', '.join(_zoo())}) or the "
                                      "path of your own .keras/.h5 file or SavedModel directory")
     return True
+
+
+# ------------------------------------------------------------------ configs
 
 def _plain(obj: Any) -> Any:
     """JSON round trip: Paths, enums and tuples become what pipeline.json holds."""
