@@ -1,7 +1,8 @@
 """Core ML export: a tf_keras model and a coreml recipe in, an app-ready ML Program out.
 
 ``convert`` runs ``coremltools.convert`` to an ML Program with an image input
-(``image``, grayscale, scale 1/255, shape ``(1,H,W,1)``) and a classifier
+(``image``, ``(1,H,W,C)``, grayscale, RGB or BGR as the model's ``io.color``,
+with the scale and per-channel bias of its ``io.pixels``; see ``image_input``) and a classifier
 output (``classLabel`` and the probabilities dictionary ``classLabel_probs``,
 keyed by the dataset's class names), at the recipe's compute precision and
 minimum deployment target; then applies the recipe's weight compression
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from edgekit.convert.recipe import Recipe
 from edgekit.quiet import quiet
-from edgekit.rundir import INPUT_NAME
+from edgekit.rundir import INPUT_NAME, PixelMapping
 
 FILE_NAME = "Model.mlpackage"
 LABEL_OUTPUT = "classLabel"
@@ -73,22 +74,58 @@ def _compress(mlmodel, comp: dict | None, layers: dict | None = None, keras=None
     return mlmodel
 
 
+def image_input(model, image_shape: tuple[int, int, int], color: str, pixels: PixelMapping | None):
+    """(the model to convert, its ``ct.ImageType``): an image input in the
+    model's colour layout whose scale and per-channel bias are the recorded
+    pixel mapping (``input = pixel * scale + bias``). Core ML's image input
+    has one scale for all channels; a mapping with per-channel scales (a
+    --std that differs by channel) is put into the program instead, as a
+    per-channel multiply-add in front of the model, under an image input of
+    scale 1 and bias 0 (the same arithmetic, still fed plain pixels)."""
+    import coremltools as ct
+
+    h, w, ch = image_shape
+    pixels = pixels or PixelMapping.from_range(0.0, 1.0, ch)
+    layout = {"grayscale": ct.colorlayout.GRAYSCALE, "rgb": ct.colorlayout.RGB, "bgr": ct.colorlayout.BGR}[color]
+    if len(set(pixels.scale)) == 1:
+        bias = pixels.bias[0] if ch == 1 else list(pixels.bias)
+        return model, ct.ImageType(name=INPUT_NAME, shape=(1, h, w, ch), scale=pixels.scale[0], bias=bias,
+                                   color_layout=layout)
+    import numpy as np
+    import tf_keras as keras
+
+    inp = keras.Input(shape=(h, w, ch), name=INPUT_NAME)
+    x = keras.layers.Rescaling(np.asarray(pixels.scale, np.float32), np.asarray(pixels.bias, np.float32),
+                               name="edgekit_pixels")(inp)
+    wrapped = keras.Model(inp, model(x), name=f"{model.name}_pixels")
+    return wrapped, ct.ImageType(name=INPUT_NAME, shape=(1, h, w, ch), scale=1.0,
+                                 bias=0.0 if ch == 1 else [0.0] * ch, color_layout=layout)
+
+
+def compress_layers(mlmodel, layers: dict, keras):
+    """``mlmodel`` with each named Keras layer's weights compressed as ``layers``
+    says (a recipe's ``coreml.layers``); the input model is not changed.
+    What ``edgekit tune`` builds its candidates with."""
+    with quiet():
+        return _compress(mlmodel, None, layers, keras)
+
+
 def convert(model, recipe: Recipe, *, class_names: list[str], image_shape: tuple[int, int, int],
-            metadata: dict):
+            metadata: dict, color: str = "grayscale", pixels: PixelMapping | None = None):
     """The compressed, annotated ``MLModel`` (not yet saved). ``metadata``:
     author, license, short_description, version, user_defined (str -> str),
-    input_description, output_descriptions {name: text}."""
+    input_description, output_descriptions {name: text}. ``color`` and
+    ``pixels``: the model's ``io.color`` and ``io.pixels`` (default grayscale, pixel / 255)."""
     c = recipe.coreml
-    h, w, _ = image_shape
     with quiet():
         import coremltools as ct
 
+        source, image = image_input(model, image_shape, color, pixels)
         mlmodel = ct.convert(
-            model,
+            source,
             source="tensorflow",
             convert_to="mlprogram",
-            inputs=[ct.ImageType(name=INPUT_NAME, shape=(1, h, w, 1), scale=1.0 / 255.0, bias=0.0,
-                                 color_layout=ct.colorlayout.GRAYSCALE)],
+            inputs=[image],
             classifier_config=ct.ClassifierConfig(list(class_names)),
             compute_precision=getattr(ct.precision, c["compute_precision"].upper()),
             minimum_deployment_target=getattr(ct.target, c["minimum_deployment_target"]),
@@ -136,8 +173,9 @@ def program_ops(spec) -> list[str]:
     return sorted(found)
 
 
-def _scalar_consts(block) -> dict[str, float]:
-    """{output name: value} of the block's scalar float consts with an immediate value."""
+def _scalar_consts(block) -> dict[str, float | list[float]]:
+    """{output name: value} of the block's float consts with an immediate value:
+    a float for a scalar, a list for a per-channel vector (3 values)."""
     out = {}
     for op in block.operations:
         if op.type == "const" and "val" in op.attributes:
@@ -145,6 +183,8 @@ def _scalar_consts(block) -> dict[str, float]:
             vals = list(t.floats.values)
             if len(vals) == 1:
                 out[op.outputs[0].name] = float(vals[0])
+            elif len(vals) == 3:
+                out[op.outputs[0].name] = [float(v) for v in vals]
     return out
 
 
@@ -157,8 +197,11 @@ def image_preprocessing(spec, input_name: str = INPUT_NAME) -> dict:
     consts = _scalar_consts(block)
 
     def consumer(op_type: str, var: str):
+        # coremltools' insert_image_preprocessing_op names them <input>__scaled__ and
+        # <input>__biased__: a model's own first multiply (a Rescaling layer) is not the image input's
+        suffix = "__scaled__" if op_type == "mul" else "__biased__"
         for op in block.operations:
-            if op.type == op_type and "x" in op.inputs:
+            if op.type == op_type and "x" in op.inputs and op.outputs[0].name == f"{input_name}{suffix}":
                 args = op.inputs["x"].arguments
                 if len(args) == 1 and args[0].name == var:
                     y = op.inputs["y"].arguments
@@ -186,7 +229,8 @@ def describe(spec) -> dict:
             it = f.type.imageType
             space = FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(it.colorSpace)
             pre = image_preprocessing(spec, f.name)
-            inputs.append({"name": f.name, "dtype": "image", "shape": [1, int(it.height), int(it.width), 1],
+            channels = 1 if space.startswith("GRAYSCALE") else 3
+            inputs.append({"name": f.name, "dtype": "image", "shape": [1, int(it.height), int(it.width), channels],
                            "color_layout": space, "scale": pre["scale"], "bias": pre["bias"], "quantization": None,
                            "description": f.shortDescription})
         else:

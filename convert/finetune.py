@@ -37,6 +37,20 @@ VAL_MIN, VAL_MAX = 500, 2000
 CALIBRATION_IMAGES = 500
 
 
+class NotApplicable(Exception):
+    """tfmot cannot wrap this model (a layer it does not support, e.g. in an
+    imported model): the recipe is skipped with this reason, not failed."""
+
+
+def _wrap(method: str, fn, model, **kwargs):
+    """tfmot's wrapper of ``model``; a model tfmot refuses is NotApplicable."""
+    try:
+        return fn(model, **kwargs)
+    except (ValueError, RuntimeError, TypeError, KeyError, NotImplementedError) as e:
+        text = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
+        raise NotApplicable(f"tfmot {method} does not support this model ({text})") from None
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """uint8 ``[N,H,W]`` images and int labels (the model's own split); only the
@@ -106,13 +120,17 @@ def _seed_activation_ranges(wrapped, model, x: np.ndarray) -> dict[str, list[flo
 
 
 def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, batch_size: int,
-             seed: int, limit: int | None = None):
+             seed: int, limit: int | None = None, to_input=None):
     """Returns ``(model_for_converter, record)``. ``spec`` is the recipe's ``finetune``
-    section; ``limit`` (if given) overrides its ``train_limit``."""
+    section; ``limit`` (if given) overrides its ``train_limit``; ``to_input``
+    maps uint8 pixels to model inputs (the model's ``io.pixels.apply``;
+    default pixel / 255)."""
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
     from edgekit.train.data import to_float
+
+    to_float = to_input or to_float
 
     method = spec["method"]
     lr = spec["learning_rate"] if spec["learning_rate"] is not None else learning_rate * spec["learning_rate_factor"]
@@ -132,7 +150,7 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
                     "train_images_available": int(n_all), "steps": int(steps), "learning_rate": float(lr),
                     "batch_size": int(bs), "seed": int(seed)}
     if method == "qat":
-        wrapped = tfmot.quantization.keras.quantize_model(base)
+        wrapped = _wrap(method, tfmot.quantization.keras.quantize_model, base)
         record["activation_ranges_seeded"] = _seed_activation_ranges(wrapped, base, x[:CALIBRATION_IMAGES])
     elif method == "prune":
         sp = tfmot.sparsity.keras
@@ -144,14 +162,15 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
                                           begin_step=0, end_step=end, frequency=freq)
         else:
             schedule = sp.ConstantSparsity(spec["target_sparsity"], begin_step=0, frequency=freq)
-        wrapped = sp.prune_low_magnitude(base, pruning_schedule=schedule)
+        wrapped = _wrap(method, sp.prune_low_magnitude, base, pruning_schedule=schedule)
         callbacks.append(sp.UpdatePruningStep())
         record.update(target_sparsity=spec["target_sparsity"], schedule=spec["schedule"],
                       schedule_end_step=int(end), schedule_frequency=int(freq))
     else:
         cl = tfmot.clustering.keras
         init = getattr(cl.CentroidInitialization, spec["init"].upper())
-        wrapped = cl.cluster_weights(base, number_of_clusters=spec["clusters"], cluster_centroids_init=init)
+        wrapped = _wrap(method, cl.cluster_weights, base, number_of_clusters=spec["clusters"],
+                        cluster_centroids_init=init)
         record.update(clusters=spec["clusters"], init=spec["init"])
 
     wrapped.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),

@@ -31,6 +31,7 @@ import numpy as np
 from edgekit import artifacts
 from edgekit.convert import recipe as recipes
 from edgekit.convert.config import ConvertConfig
+from edgekit.convert.finetune import NotApplicable
 from edgekit.errors import ArtifactError, EdgekitError, OutputError, first_line
 from edgekit.progress import bar
 from edgekit.quiet import quiet
@@ -70,11 +71,16 @@ class ConvertResult:
 
     @property
     def ok(self) -> bool:
-        return all(v.status is VariantStatus.OK for v in self.variants)
+        """No variant failed (a skipped one, whose recipe cannot apply to this model, is not a failure)."""
+        return not self.failed
 
     @property
     def failed(self) -> list[VariantOutcome]:
-        return [v for v in self.variants if v.status is not VariantStatus.OK]
+        return [v for v in self.variants if v.status is VariantStatus.FAILED]
+
+    @property
+    def skipped(self) -> list[VariantOutcome]:
+        return [v for v in self.variants if v.status is VariantStatus.SKIPPED]
 
     def failure(self) -> str | None:
         if self.ok:
@@ -123,12 +129,12 @@ class _Source:
 
 
 def read_model(run_dir: Path) -> ModelArtifact:
-    """The model artifact, checked for what conversion needs: one grayscale
-    image input (the converters' image input is grayscale, scale 1/255)."""
+    """The model artifact, checked for what conversion needs: one image input,
+    grayscale [H, W, 1] or RGB/BGR [H, W, 3] (ModelIO validates the rest)."""
     model = ModelArtifact.read(run_dir)
     io = model.io
-    if io.channels != 1:
-        raise ArtifactError(model.path, f"io: convert takes grayscale [H, W, 1] image models; this one takes "
+    if io.channels not in (1, 3):
+        raise ArtifactError(model.path, f"io: convert takes [H, W, 1] or [H, W, 3] image models; this one takes "
                                         f"{list(io.image_shape)}")
     return model
 
@@ -150,7 +156,7 @@ def _load_source(config: ConvertConfig, model: ModelArtifact, selected: list[rec
         k = min(config.calibration_size, n)
         rng = np.random.default_rng(config.calibration_seed)
         idx = np.sort(rng.choice(n, size=k, replace=False))
-        src.calibration = train_data.to_float(src.data.x_train[idx])
+        src.calibration = model.io.pixels.apply(src.data.x_train[idx])   # the model's own pixel mapping
         src.calibration_record = {"split": "train", "images": int(k), "requested": config.calibration_size,
                                   "seed": config.calibration_seed,
                                   "indices_sha256": _sha256_bytes(idx.astype("<i8").tobytes())}
@@ -170,14 +176,17 @@ def _metadata(src: _Source, r: recipes.Recipe) -> dict:
     model_name = m["model"].get("name", "model")
     h, w, _ = src.image_shape
     classes = ", ".join(src.class_names[:12]) + (", ..." if len(src.class_names) > 12 else "")
+    imported = isinstance(m.get("source"), dict)
+    made = (f"Imported by edgekit from {Path(str(m['source'].get('path', 'a model'))).name}, evaluated on"
+            if imported else "Trained by edgekit on")
     return {
         "author": "edgekit",
-        "license": f"Trained by edgekit on {ds.get('name', 'a dataset')}; the dataset's license applies to these weights.",
-        "short_description": f"{model_name} image classifier for {h}x{w} grayscale images, "
+        "license": f"{made} {ds.get('name', 'a dataset')}; the dataset's and the model's licenses apply to "
+                   "these weights.",
+        "short_description": f"{model_name} image classifier for {h}x{w} {src.io.color.value} images, "
                              f"{len(src.class_names)} classes ({classes}). {r.description}",
         "version": f"edgekit {edgekit.__version__}, model {src.manifest_sha256[:12]}, variant {r.id}",
-        "input_description": f"{h}x{w} grayscale image; pixel values 0-255 are scaled by 1/255 to [0, 1] "
-                             "as in training (white digit on black)",
+        "input_description": preprocessing_text(src.io),
         "output_descriptions": {
             "classLabel": "the most probable class",
             "classLabel_probs": "probability of each class (softmax), keyed by class name",
@@ -188,8 +197,37 @@ def _metadata(src: _Source, r: recipes.Recipe) -> dict:
             "edgekit.keras_sha256": str(m["files"].get("keras", {}).get("sha256", "")),
             "edgekit.model": str(model_name),
             "edgekit.version": edgekit.__version__,
+            "edgekit.preprocessing": preprocessing_json(src.io),
         },
     }
+
+
+def preprocessing(io: ModelIO) -> dict:
+    """What an app does to a photo before the model sees it: the same in the
+    Core ML and TFLite metadata, the golden kit and the checker."""
+    return {"height": io.height, "width": io.width, "color": io.color.value,
+            "resize": f"{io.resize}, whole image, no crop (aspect ratio not kept)",
+            "pixels": {**io.pixels.to_json(), "formula": "input[c] = pixel[c] * scale[c] + bias[c], pixel in 0..255"}}
+
+
+def preprocessing_json(io: ModelIO) -> str:
+    import json
+
+    return json.dumps(preprocessing(io), sort_keys=True)
+
+
+def preprocessing_text(io: ModelIO) -> str:
+    """The input description Xcode shows."""
+    order = {"grayscale": "grayscale", "rgb": "RGB", "bgr": "BGR (channels in blue, green, red order)"}
+    px = io.pixels
+    if len(set(px.scale)) == 1 and len(set(px.bias)) == 1:
+        lo, hi = px.value_range()
+        mapping = f"pixel values 0-255 map linearly to [{lo:g}, {hi:g}]"
+    else:
+        mapping = ("pixel values 0-255 map per channel to pixel * scale + bias, scale "
+                   f"{', '.join(f'{v:.6g}' for v in px.scale)}, bias {', '.join(f'{v:.6g}' for v in px.bias)}")
+    return (f"{io.height}x{io.width} {order[io.color.value]} image, resized {io.resize} (whole image, no crop); "
+            f"{mapping}, as in training")
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -208,7 +246,8 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         data = finetune.TrainingData(src.data.x_train, src.data.y_train, src.data.x_val, src.data.y_val)
         model, ft_record = finetune.finetune(
             src.keras, r.finetune, data, learning_rate=float(cfg.get("learning_rate", 1e-3)),
-            batch_size=int(cfg.get("batch_size", 64)), seed=config.calibration_seed, limit=config.finetune_limit)
+            batch_size=int(cfg.get("batch_size", 64)), seed=config.calibration_seed, limit=config.finetune_limit,
+            to_input=src.io.pixels.apply)
         if config.finetune_limit is not None:
             ft_record["train_limit_override"] = config.finetune_limit
     extra: dict = {}
@@ -216,6 +255,11 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         from edgekit.convert import tflite
 
         blob = tflite.convert(model, r, src.calibration if r.tflite["representative"] else None)
+        if r.tflite.get("layers"):  # per-layer weight precision (edgekit tune writes such recipes)
+            from edgekit.convert import tflite_layers
+
+            blob = tflite_layers.quantize(blob, r.tflite["layers"], src.keras)
+        blob = tflite.add_metadata(blob, {"edgekit.preprocessing": preprocessing_json(src.io)})
         path = out / TFLITE_FILE
         path.write_bytes(blob)
         info = tflite.describe(blob)
@@ -225,7 +269,7 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         from edgekit.convert import coreml
 
         mlmodel = coreml.convert(model, r, class_names=src.class_names, image_shape=src.image_shape,
-                                 metadata=_metadata(src, r))
+                                 metadata=_metadata(src, r), color=src.io.color.value, pixels=src.io.pixels)
         path = out / coreml.FILE_NAME
         coreml.save(mlmodel, path)
         info = coreml.describe(coreml.load_spec(path))  # what the saved file says, not the object in memory
@@ -314,6 +358,9 @@ def run(config: ConvertConfig) -> ConvertResult:
                                            record["conversion_seconds"], r.kind, r.reference))
         except OutputError:  # the output cannot be written (disk full, permissions): every variant would fail
             raise
+        except NotApplicable as e:  # the recipe cannot apply to this model (tfmot refuses a layer): skipped, said why
+            outcomes.append(VariantOutcome(r.id, r.format, VariantStatus.SKIPPED, str(e), None, None, None,
+                                           round(time.perf_counter() - t0, 3), r.kind, r.reference))
         except Exception as e:  # one variant's failure must not stop the others; the summary says why
             outcomes.append(VariantOutcome(r.id, r.format, VariantStatus.FAILED, first_line(e, with_type=True),
                                            None, None, None, round(time.perf_counter() - t0, 3), r.kind,
@@ -393,7 +440,8 @@ def summary_table(result: ConvertResult) -> str:
     for v in result.variants:
         ratio = result.ratio(v.id)
         rows.append((v.id, _kb(v.size_bytes), _kb(v.zipped_bytes), "-" if ratio is None else f"{ratio:.3f}",
-                     f"{v.seconds:.1f}", "ok" if v.status == "ok" else f"FAILED: {v.reason}"))
+                     f"{v.seconds:.1f}", "ok" if v.status == "ok" else
+                     (f"skipped: {v.reason}" if v.status == "skipped" else f"FAILED: {v.reason}")))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row[:5], widths)))
              + "  " + row[5] for row in rows]

@@ -98,3 +98,37 @@ def describe(model_content: bytes) -> dict:
         sig = None
     ops = sorted({op["op_name"] for op in it._get_ops_details()})
     return {"io": {"inputs": ins, "outputs": outs}, "operators": ops, "signature": sig}
+
+
+def add_metadata(model_content: bytes, entries: dict[str, str]) -> bytes:
+    """The same model with ``entries`` (name -> UTF-8 text, e.g. the preprocessing
+    as JSON) as flatbuffer ``metadata`` buffers, which LiteRT carries and ignores
+    and an app reads with the flatbuffer schema (``Model.metadata``)."""
+    import numpy as np
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    model.metadata = list(model.metadata or [])
+    for name, text in entries.items():
+        buf = schema.BufferT()
+        buf.data = np.frombuffer(text.encode("utf-8"), np.uint8)
+        model.buffers.append(buf)
+        meta = schema.MetadataT()
+        meta.name = name
+        meta.buffer = len(model.buffers) - 1
+        model.metadata.append(meta)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def read_metadata(model_content: bytes) -> dict[str, bytes]:
+    """name -> bytes of every metadata entry of a ``.tflite`` file."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    out = {}
+    for meta in model.metadata or []:
+        name = meta.name.decode() if isinstance(meta.name, bytes) else str(meta.name)
+        data = model.buffers[meta.buffer].data
+        out[name] = bytes(bytearray(data)) if data is not None else b""
+    return out
