@@ -1,9 +1,10 @@
 """Train one model: a ``TrainConfig`` in, ``<run>/model/`` out.
 
 ``run(config)`` loads and splits the dataset, builds the zoo model, trains it
-with Adam on a warm-up + cosine learning-rate schedule (optionally with
-random pixel shifts), stops early on validation accuracy and keeps the best
-weights, evaluates on the test set, and writes atomically:
+with Adam on warm-up + cosine learning-rate cycles (optionally with random
+pixel shifts) for as long as the validation split says it still gains (or a
+fixed ``--epochs`` budget), keeps the best weights, evaluates on the test
+set, and writes atomically:
 
   <run>/model/model.keras        tf_keras model (load with models.load_model)
   <run>/model/saved_model/       TF SavedModel (serving_default: image -> probabilities)
@@ -26,7 +27,7 @@ import numpy as np
 from edgekit import artifacts, quiet, rundir
 from edgekit.errors import EdgekitError, OutputError
 from edgekit.train import distribute
-from edgekit.train.config import TrainConfig
+from edgekit.train.config import BUDGET_MIN_GAIN, BUDGET_PATIENCE, TrainConfig
 from edgekit.train.data import Dataset, load_dataset, to_float
 from edgekit.rundir import Color, ModelArtifact, ModelIO, PixelMapping, RunDir
 from edgekit.train.models import build_model
@@ -95,6 +96,101 @@ def _pipeline(tf, x, y, *, batch_size: int, seed: int, shift: int, training: boo
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def next_cycle(epochs_so_far: int, gains: list[float], cap: int, *, min_gain: float = BUDGET_MIN_GAIN,
+               patience: int = BUDGET_PATIENCE) -> tuple[int, str]:
+    """The validation-decided budget after a cycle ends: (epochs of the next
+    cycle, why), 0 epochs meaning stop. ``gains[i]``: by how much cycle i
+    raised the best validation accuracy. A next cycle doubles the epochs so
+    far (cut to the cap); ``patience`` cycles in a row gaining less than
+    ``min_gain``, or the cap, stop."""
+    if len(gains) >= patience and all(g < min_gain for g in gains[-patience:]):
+        return 0, (f"validation accuracy gained {max(gains[-1], 0.0) * 100:.2f} points in the last cycle "
+                   f"(< {min_gain * 100:g})")
+    if epochs_so_far >= cap:
+        return 0, f"the cap of {cap} epochs"
+    return min(epochs_so_far, cap - epochs_so_far), f"the last cycle gained {gains[-1] * 100:.2f} points"
+
+
+def _warmup_steps(cycle_steps: int, steps_per_epoch: int) -> int:
+    """A tenth of the cycle, at most one epoch."""
+    return min(steps_per_epoch, max(cycle_steps // 10, 1))
+
+
+def _cycle_schedule(tf, keras, peak: float, cycle_steps: int, warmup: int):
+    """Keras' CosineDecay (linear warm-up from peak/10 to peak, then cosine to
+    1% of peak) over one cycle of ``cycle_steps``, whose start, length and
+    warm-up live in variables: ``restart`` begins the next cycle at a step
+    without retracing the training function. Before any restart it is
+    CosineDecay(peak / 10, cycle_steps - warmup, 0.01, warmup_target=peak,
+    warmup_steps=warmup) step for step (tests/train/test_budget.py)."""
+
+    class CycleSchedule(keras.optimizers.schedules.CosineDecay):
+        def __init__(self):
+            self.start = tf.Variable(0, dtype=tf.int64, trainable=False, name="cycle_start")
+            super().__init__(initial_learning_rate=peak / 10,
+                             decay_steps=tf.Variable(max(cycle_steps - warmup, 1), dtype=tf.int64,
+                                                     trainable=False, name="cycle_decay_steps"),
+                             alpha=0.01, warmup_target=peak,
+                             warmup_steps=tf.Variable(warmup, dtype=tf.int64, trainable=False,
+                                                      name="cycle_warmup_steps"))
+
+        def restart(self, start: int, cycle_steps: int, warmup: int) -> None:
+            self.start.assign(start)
+            self.warmup_steps.assign(warmup)
+            self.decay_steps.assign(max(cycle_steps - warmup, 1))
+
+        def __call__(self, step):
+            return super().__call__(tf.cast(step, tf.int64) - self.start)
+
+        def get_config(self):  # plain numbers: the optimizer config saved with the model is JSON
+            return {"initial_learning_rate": self.initial_learning_rate, "alpha": self.alpha,
+                    "decay_steps": int(self.decay_steps.numpy()), "warmup_target": self.warmup_target,
+                    "warmup_steps": int(self.warmup_steps.numpy()), "name": self.name}
+
+    return CycleSchedule()
+
+
+def _budget_callback(keras, schedule, steps: int, first: int, cap: int, progress):
+    """Decides the budget from the validation split (``next_cycle`` at each
+    cycle's end), restarts the schedule for the next cycle, and restores the
+    weights of the best validation epoch at the end; ``record()`` says what it did."""
+
+    class Budget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.end, self.cycles, self.gains, self.val_at_cycle_end = first, [first], [], []
+            self.best, self.best_epoch, self.before, self.weights, self.why = float("-inf"), None, 0.0, None, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            val = float((logs or {}).get("val_accuracy", float("nan")))
+            if val > self.best:
+                self.best, self.best_epoch, self.weights = val, epoch, self.model.get_weights()
+            if epoch + 1 < self.end:
+                return
+            self.val_at_cycle_end.append(val)
+            self.gains.append(self.best - self.before if self.best_epoch is not None else 0.0)
+            n, self.why = next_cycle(self.end, self.gains, cap)
+            if n == 0:
+                self.model.stop_training = True
+                return
+            self.before = self.best
+            schedule.restart(self.end * steps, n * steps, _warmup_steps(n * steps, steps))
+            self.end += n
+            self.cycles.append(n)
+            progress.extend(n * steps)
+
+        def on_train_end(self, logs=None):
+            if self.weights is not None:
+                self.model.set_weights(self.weights)
+
+        def record(self) -> dict:
+            return {"rule": "validation", "first_cycle": first, "max_epochs": cap, "min_gain": BUDGET_MIN_GAIN,
+                    "patience_cycles": BUDGET_PATIENCE, "cycles": self.cycles,
+                    "val_accuracy_at_cycle_end": self.val_at_cycle_end,
+                    "best_epoch": None if self.best_epoch is None else self.best_epoch + 1, "stopped": self.why}
+
+    return Budget()
+
+
 def _progress_callback(keras, epochs: int, steps: int):
     from edgekit import progress
 
@@ -117,6 +213,11 @@ def _progress_callback(keras, epochs: int, steps: int):
 
         def on_train_end(self, logs=None):
             self.bar.close()
+
+        def extend(self, batches: int) -> None:
+            """The budget grew by a cycle."""
+            self.bar.total += batches
+            self.bar.refresh()
 
     return Progress()
 
@@ -166,7 +267,8 @@ def evaluate(model, x_uint8: np.ndarray, y: np.ndarray, num_classes: int, batch_
 
 def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, callbacks=(), plan=None):
     """Build and fit the model on ``ds`` (config must be resolved); returns
-    (model, history dict, epochs_run, seconds)."""
+    (model, history dict, epochs_run, seconds, budget): ``budget`` is the
+    manifest's ``metrics.budget``, how the number of epochs was decided."""
     tf = quiet.import_tensorflow()
     import tf_keras as keras
 
@@ -181,12 +283,23 @@ def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, c
         train_ds = _pipeline(tf, ds.x_train, ds.y_train, batch_size=bs, seed=config.seed,
                              shift=config.augment_shift, training=True)
         steps = -(-len(ds.y_train) // bs)
-    total = steps * config.epochs
-    warmup = min(steps, max(total // 10, 1))
     lr = config.learning_rate
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=lr / 10, decay_steps=max(total - warmup, 1), alpha=0.01,
-        warmup_target=lr, warmup_steps=warmup)
+    has_val = len(ds.y_val) > 0
+    # the validation split decides the budget (cycles of warm-up + cosine); without one,
+    # or with --epochs, one warm-up + cosine schedule over a fixed number of epochs
+    auto = config.epochs is None and has_val
+    epochs = config.epochs or config.defaults.epochs
+    total = steps * epochs
+    warmup = _warmup_steps(total, steps)
+    if auto:
+        schedule = _cycle_schedule(tf, keras, lr, total, warmup)
+        budget = None
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr / 10, decay_steps=max(total - warmup, 1), alpha=0.01,
+            warmup_target=lr, warmup_steps=warmup)
+        budget = {"rule": "fixed", "epochs": epochs,
+                  "why": "--epochs" if config.epochs else "no validation split to decide on"}
     with plan.scope():
         model = build_model(config.model.value, ds.image_shape, ds.num_classes, config.seed)
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
@@ -194,20 +307,24 @@ def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, c
                       steps_per_execution=1 if plan.distributed else STEPS_PER_EXECUTION)
     val_ds = plan.validation_dataset(_pipeline(tf, ds.x_val, ds.y_val, batch_size=500, seed=config.seed, shift=0,
                                                training=False)) if len(ds.y_val) else None
-    cbs = [_progress_callback(keras, config.epochs, steps)]
-    if val_ds is not None and config.early_stopping:
+    progress = _progress_callback(keras, epochs, steps)
+    cbs = [progress]
+    if auto:
+        decide = _budget_callback(keras, schedule, steps, epochs, config.max_epochs, progress)
+        cbs.append(decide)
+    elif val_ds is not None and config.early_stopping:
         cbs.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.defaults.patience,
                                                  restore_best_weights=True))
     if log_dir is not None:
         cbs.append(_scalar_log_callback(tf, keras, log_dir))
     cbs.extend(callbacks)
     t0 = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs, verbose=0,
-                     steps_per_epoch=plan.steps_per_epoch)
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=config.max_epochs if auto else epochs, callbacks=cbs,
+                     verbose=0, steps_per_epoch=plan.steps_per_epoch)
     seconds = time.perf_counter() - t0
     model = plan.unwrap(model, lambda: build_model(config.model.value, ds.image_shape, ds.num_classes, config.seed))
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return model, history, len(hist.epoch), seconds
+    return model, history, len(hist.epoch), seconds, decide.record() if auto else budget
 
 
 def model_io(ds: Dataset) -> ModelIO:
@@ -236,7 +353,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
                       train_limit=config.train_limit, test_limit=config.test_limit,
                       image_size=(config.image_size, config.image_size))
     with plan.output_dir(config) as out:
-        model, history, epochs_run, seconds = train_model(config, ds, out / "tensorboard", callbacks, plan)
+        model, history, epochs_run, seconds, budget = train_model(config, ds, out / "tensorboard", callbacks, plan)
         test = evaluate(model, ds.x_test, ds.y_test, ds.num_classes)
         val = evaluate(model, ds.x_val, ds.y_val, ds.num_classes) if len(ds.y_val) else None
         shard, shard_path = plan.finish(config, ds, epochs_run, model, test["accuracy"])
@@ -259,7 +376,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
             metrics={"test_accuracy": test["accuracy"], "val_accuracy": val["accuracy"] if val else None,
                      "per_class_accuracy": test["per_class_accuracy"],
                      "confusion_matrix": test["confusion_matrix"], "epochs_run": epochs_run,
-                     "train_seconds": round(seconds, 3), "history": history},
+                     "train_seconds": round(seconds, 3), "history": history, "budget": budget},
             plots=plots,
             projector=projector,
             versions=artifacts.library_versions(),
