@@ -147,10 +147,18 @@ def input_spec(model_io: ModelIO) -> dict:
     px = model_io.pixels
     std = [1.0 / (255.0 * s) for s in px.scale]
     mean = [0.0 - b * d for b, d in zip(px.bias, std)]   # 0.0 -: no -0.0 in the JSON
-    return {"name": model_io.input_name, "height": model_io.height, "width": model_io.width,
+    spec = {"name": model_io.input_name, "height": model_io.height, "width": model_io.width,
             "channels": model_io.channels, "color": model_io.color.value, "pixel_dtype": "uint8",
             "scale": 1 / 255, "mean": mean, "std": std, "pixels": px.to_json(),
-            "layout": "row-major, top row first" + (", channels interleaved" if model_io.channels > 1 else "")}
+            "layout": "row-major, top row first" + (", channels interleaved" if model_io.channels > 1 else ""),
+            "resize": f"{model_io.resize}, whole image, no crop (aspect ratio not kept)"}
+    if model_io.channels > 1:
+        # the PNGs and "pixels" are what a photo gives an app: RGB. A BGR model's
+        # Core ML image input swaps the channels itself; fed by hand (TFLite), the
+        # app reverses them first; mean/std/pixels are in the model's channel order.
+        spec["sample_channel_order"] = "rgb"
+        spec["model_channel_order"] = "bgr" if model_io.color.value == "bgr" else "rgb"
+    return spec
 
 
 def _round(p: np.ndarray) -> list[float]:
@@ -173,6 +181,8 @@ def build(run: "RunDir | str | os.PathLike", count: int = DEFAULT_COUNT, seed: i
     pos = {i: s for s, i in enumerate(idx)}
     # K x H x W for one channel (as golden/1 has always held), K x H x W x C otherwise
     images = c.images[..., 0] if c.images.shape[-1] == 1 else c.images
+    if c.model.io.color.value == "bgr":   # the dataset holds the model's order; samples are RGB (input_spec)
+        images = images[..., ::-1]
     orig = c.original_probs[idx]
     sample_ids = [f"{s:04d}" for s in range(len(idx))]
 

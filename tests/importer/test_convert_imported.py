@@ -114,3 +114,27 @@ def test_a_tfmot_recipe_that_cannot_wrap_the_model_is_skipped_with_the_reason(im
     assert entry.status.value == "skipped" and "tfmot qat" in entry.reason and "Rescaling" in entry.reason
     assert not RunDir(run).variant_dir("tflite-qat-int8").exists()
     assert "skipped: tfmot qat" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["keras3", "h5"])
+def test_golden_kit_has_colour_samples_and_the_preprocessing(fmt, converted, photos):
+    """The kit's samples are the photos as an app sees them (RGB PNG and RGB
+    pixels, also for the BGR model), resized as edgekit resized them."""
+    from support import colour
+
+    from edgekit.runtime import golden
+
+    run = RunDir(converted[fmt])
+    assert main(["golden", "--run", str(run.root), "--count", "12"]) == 0
+    kit = golden.load(run.golden_dir)
+    spec = kit["model"]["input"]
+    assert (spec["channels"], spec["sample_channel_order"]) == (3, "rgb")
+    assert spec["model_channel_order"] == ("bgr" if fmt == "h5" else "rgb")
+    assert spec["resize"].startswith("bilinear, whole image, no crop")
+    io = ModelArtifact.read(run).io
+    assert spec["pixels"] == io.pixels.to_json()
+    inputs = golden.load_inputs(run.golden_dir, kit)        # RGB PNGs, checked against the JSON pixels
+    x_ref, _ = colour.reference_inputs(photos)
+    for s, img in zip(kit["samples"], inputs):
+        assert np.array_equal(img, x_ref[s["test_index"]])
+    assert np.array_equal(np.load(run.golden_dir / "inputs.npy"), inputs)
