@@ -21,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 from support.trees import copy_run, edit_json, rehash_keras, rehash_variant
-from support import import_cases
 
 
 @dataclass
@@ -578,6 +577,10 @@ CASES = [
     Case("train-epochs-not-int", "train", "--epochs two", _train_flags("--epochs", "two"), "invalid int value", "train"),
     Case("train-learning-rate-nan", "train", "--learning-rate nan", _train_flags("--learning-rate", "nan"),
          "number in (0, 1)", "--learning-rate"),
+    Case("train-max-epochs-with-epochs", "train", "--max-epochs with --epochs (a cap and a fixed budget)",
+         _train_flags("--epochs", "2", "--max-epochs", "8"), "--epochs sets a fixed budget", "--max-epochs"),
+    Case("train-max-epochs-below-first-cycle", "train", "--max-epochs 1 (below cnn's first cycle of 2 epochs)",
+         _train_flags("--max-epochs", "1"), "at least cnn's first cycle", "--max-epochs"),
     Case("train-val-size-too-big", "train", "--val-size larger than the training set",
          lambda c: _train_idx(c, _idx_dir(c)) + ["--val-size", "60"], "must be between 0 and 59", "--val-size"),
     Case("train-existing-run", "train", "run dir with model/ and no --overwrite", _train_existing,
@@ -770,10 +773,6 @@ CASES = [
     Case("run-max-size-zero", "report", "edgekit run --max-size 0", _rep_flags("--max-size", "0", command="run"),
          "positive number of KB", "--max-size"),
 ]
-
-
-# edgekit import's cases (issue 11), built in support.import_cases
-CASES += [Case(*fields) for fields in import_cases.CASES]
 
 
 def markdown_table() -> str:
