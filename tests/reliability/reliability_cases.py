@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 from support.trees import copy_run, edit_json, rehash_keras, rehash_variant
+from support import import_cases
 
 
 @dataclass
@@ -773,6 +774,10 @@ CASES = [
     Case("run-max-size-zero", "report", "edgekit run --max-size 0", _rep_flags("--max-size", "0", command="run"),
          "positive number of KB", "--max-size"),
 ]
+
+
+# edgekit import's cases (issue 11), built in support.import_cases
+CASES += [Case(*fields) for fields in import_cases.CASES]
 
 
 def markdown_table() -> str:
