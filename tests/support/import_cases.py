@@ -150,6 +150,14 @@ def _gray_for_rgb(c):
     return _argv(c, _saved(c), data=_photos(c, mode="L"))
 
 
+def _run_import_flag_without_model(c):
+    return ["run", "--run", str(c.root / "new run"), "--mean", "0.5", "--std", "0.2"]
+
+
+def _run_unknown_model(c):
+    return ["run", "--run", str(c.root / "new run"), "--model", "resnet"]
+
+
 # (id, stage, what, setup, expect, where) -- the reliability Case fields
 CASES = [
     ("import-missing-path", "import", "--model path that does not exist", _missing, "model not found",
@@ -187,4 +195,8 @@ CASES = [
      "is not a PNG or JPEG image", "holiday.png"),
     ("import-grayscale-data-rgb-model", "import", "grayscale photos for an RGB model, no --color",
      _gray_for_rgb, "pass --color rgb", "photos"),
+    ("run-import-flag-with-zoo-model", "import", "edgekit run --mean/--std with a zoo model",
+     _run_import_flag_without_model, "applies to an imported model", "--mean"),
+    ("run-unknown-model", "import", "edgekit run --model resnet (neither a zoo model nor a path)",
+     _run_unknown_model, "unknown model 'resnet'", "--model"),
 ]
