@@ -6,7 +6,7 @@ For each dataset, in one process one after the other:
 (a) ``edgekit train --model cnn --dataset D`` with the defaults: the
     validation split decides the budget (warm-up + cosine cycles, each
     doubling the epochs so far, while a cycle still raises the best
-    validation accuracy by 0.3 points; train/config.py);
+    validation accuracy by 0.5 points; train/config.py);
 (b) the same network and data with a fixed budget of 4x the epochs (a) ran:
     ``--epochs 4E --no-early-stopping``, one warm-up + cosine schedule fitted
     to those 4E epochs.

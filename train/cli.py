@@ -25,7 +25,7 @@ Datasets: mnist (bundled), fashion-mnist (apt-get install dataset-fashion-mnist)
 How long to train is decided by the validation split unless --epochs is
 given: warm-up + cosine cycles (cnn: 2 epochs, then 2, 4, 8, ... more, each
 doubling the total) while a cycle still raises the best validation accuracy
-by 0.3 points, up to --max-epochs; the best validation epoch is kept.
+by 0.5 points, up to --max-epochs; the best validation epoch is kept.
 --epochs N trains one warm-up + cosine schedule over N epochs instead. Batch
 size and learning rate default to per-model values; the same --seed gives
 the same weights.

@@ -23,14 +23,14 @@ from edgekit.train.training import _cycle_schedule, next_cycle
 def test_each_cycle_doubles_the_epochs_while_it_gains():
     assert next_cycle(2, [0.98], cap=32)[0] == 2
     assert next_cycle(4, [0.98, 0.01], cap=32)[0] == 4
-    assert next_cycle(8, [0.98, 0.01, 0.004], cap=32)[0] == 8
+    assert next_cycle(8, [0.98, 0.01, 0.006], cap=32)[0] == 8
 
 
 def test_a_cycle_gaining_less_than_the_minimum_stops():
     n, why = next_cycle(4, [0.98, BUDGET_MIN_GAIN / 2], cap=32)
-    assert n == 0 and "gained 0.15 points in the last cycle (< 0.3)" in why
+    assert n == 0 and "gained 0.25 points in the last cycle (< 0.5)" in why
     assert next_cycle(4, [0.98, -0.01], cap=32) == (0, "validation accuracy gained 0.00 points in the last cycle "
-                                                       "(< 0.3)")
+                                                       "(< 0.5)")
     assert next_cycle(4, [0.98, BUDGET_MIN_GAIN], cap=32)[0] == 4   # exactly the minimum still counts
 
 
