@@ -191,7 +191,13 @@ class RunDir:
         return self.diagnose_dir / f"{variant_id}.json"
 
     def relative(self, path: Path) -> str:
-        return Path(path).relative_to(self.root).as_posix()
+        """``path`` relative to the run root; either may be relative to the working
+        directory or resolved (``artifacts.resolve_inside`` resolves, ``--run runs/x`` does not)."""
+        p = Path(path)
+        try:
+            return p.relative_to(self.root).as_posix()
+        except ValueError:
+            return p.resolve().relative_to(self.root.resolve()).as_posix()
 
 
 # --------------------------------------------------------------- model I/O

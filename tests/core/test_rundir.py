@@ -250,3 +250,13 @@ def test_every_path_is_inside_the_root_and_every_schema_path_is_a_run_path(tmp_p
         assert any(run.relative(p) == pat.replace("<id>", "x").replace("<task>-<index>", "worker-0")
                    for pat in rundir.SCHEMAS), p
     assert set(rundir.iter_schema_ids()) == set(rundir.SCHEMAS.values()) | {rundir.RECIPE_SCHEMA}
+
+
+def test_relative_of_a_relative_run_accepts_resolved_paths(tmp_path, monkeypatch):
+    """`edgekit check --run runs/x` (a relative run dir) with a variant path that
+    artifacts.resolve_inside resolved: check records it relative to the run."""
+    monkeypatch.chdir(tmp_path)
+    run = RunDir("runs/x")
+    run.variant_dir("v").mkdir(parents=True)
+    assert run.relative(run.variant_dir("v").resolve() / "model.tflite") == "variants/v/model.tflite"
+    assert run.relative(run.variant_dir("v")) == "variants/v"
