@@ -1,22 +1,26 @@
 """What the Swift package's tests (apps/ios/Tests/EdgekitKitTests) read.
 
-    python tests/ios/swift_fixtures.py OUT_DIR [--run CHECKED_RUN | --trained RUN]
+    python tests/ios/swift_fixtures.py OUT_DIR [--run CHECKED_RUN | --trained RUN] [--rgb-run CHECKED_RUN]
 
 writes into OUT_DIR:
 
 - ``kit/``: a real golden kit, written by the golden stage from a small
   checked run (the tiny cnn of tests/support/runs.py, converted by the real
   convert stage, checked by the real check stage);
+- ``kit-rgb/``: the same for a colour model: support.colour's photo folder
+  and its BGR, per-channel mean/std ``.h5`` classifier (the preprocessing an
+  app most easily gets wrong), brought in by ``edgekit import``;
 - ``cases.json`` (schema ``edgekit.ios-conformance/1``): conformance cases,
   each a variant of that kit, one row of probabilities per sample (perturbed
   from the variant's expected outputs) and the failures
-  ``edgekit.runtime.golden.verify`` reports for them, or the error it raises.
+  ``edgekit.runtime.golden.verify`` reports for them, or the error it raises;
+  a case's ``kit`` names its kit folder (``kit`` when absent).
   Non-finite numbers are the strings "nan", "inf", "-inf" (JSON has none);
-- ``preprocessing.json``: for every kit sample the float32 values Python fed
-  the model (the run's ``model.io.pixels.apply`` of its pixels, the call the
-  check stage makes before it predicts), and a synthetic RGB buffer with a mean/std mapping and
-  ``edgekit.rundir.PixelMapping.apply`` of it (golden kits are grayscale
-  until colour inputs land).
+- ``preprocessing.json``: for every sample of each kit (``samples``,
+  ``kit_rgb``) the float32 values Python fed the model: the run's
+  ``model.io.pixels.apply`` of its test image in the dataset (the call the
+  check stage makes before it predicts); and a synthetic RGB buffer with a
+  mean/std mapping and ``edgekit.rundir.PixelMapping.apply`` of it.
 
 The Swift tests look for them in ``$EDGEKIT_IOS_FIXTURES`` (or
 ``apps/ios/Fixtures``); tests/ios/test_swift_package.py writes them into a
@@ -40,6 +44,10 @@ CASES_SCHEMA = "edgekit.ios-conformance/1"
 VARIANTS = ("coreml-fp32", "coreml-pal2", "tflite-dynamic-int8")
 CHECK_LIMIT = 300
 KIT_COUNT = 40
+# TFLite only: checking a colour Core ML variant on mil-reference fails here
+# today ("model input is [32, 32, 1]"; reported to issue 11's owner)
+RGB_VARIANTS = ("tflite-fp32", "tflite-dynamic-int8")
+RGB_KIT_COUNT = 16
 
 
 def make_checked_run(run_dir: Path, trained: Path | None = None) -> Path:
@@ -64,17 +72,40 @@ def make_checked_run(run_dir: Path, trained: Path | None = None) -> Path:
     return run_dir
 
 
+def make_rgb_checked_run(work: Path) -> Path:
+    """A checked colour run in ``work/run``: support.colour's photos and BGR
+    mean/std ``.h5`` model, imported with the flags a user of that model
+    passes, RGB_VARIANTS converted, every test photo checked."""
+    from edgekit.apps.cli import main as edgekit
+    from edgekit.convert.config import ConvertConfig
+    from edgekit.convert.stage import run as convert
+    from edgekit.runtime import check
+    from support import colour
+
+    work = Path(work)
+    photos = colour.make_colour_folder(work / "photos")
+    model = colour.h5_model(work / "net.h5", photos)
+    run_dir = work / "run"
+    argv = ["import", "--model", str(model), "--dataset", "folder", "--data-dir", str(photos), "--run", str(run_dir),
+            "--color", "bgr", "--mean", ",".join(map(str, colour.MEAN[::-1])),      # in the model's (B, G, R) order
+            "--std", ",".join(map(str, colour.STD[::-1]))]
+    assert edgekit(argv) == 0, argv
+    _ok(convert(ConvertConfig(run_dir=run_dir, variants=RGB_VARIANTS)))
+    check.run(check.CheckConfig(run_dir=run_dir, latency_runs=1, warmup_runs=0))
+    return run_dir
+
+
 def _ok(result):
     """The stage's result is ok (the stage protocol's Result)."""
     assert result.ok, result.failure()
     return result
 
 
-def write_kit(run_dir: Path) -> Path:
+def write_kit(run_dir: Path, count: int = KIT_COUNT) -> Path:
     """``<run>/golden/`` by the golden stage (its public run/config)."""
     from edgekit.runtime import golden
 
-    return _ok(golden.run(golden.GoldenConfig(run_dir=Path(run_dir), count=KIT_COUNT))).directory
+    return _ok(golden.run(golden.GoldenConfig(run_dir=Path(run_dir), count=count))).directory
 
 
 # ------------------------------------------------------------------ cases
@@ -117,8 +148,9 @@ def _at_tolerance(rows: list[list[float]], tol: float) -> tuple[int, int, float]
 
 
 class Cases:
-    def __init__(self, kit: dict):
+    def __init__(self, kit: dict, folder: str = "kit"):
         self.kit = kit
+        self.folder = folder
         self.cases: list[dict] = []
 
     def expected(self, vid: str) -> list[list[float]]:
@@ -129,6 +161,8 @@ class Cases:
         from edgekit.runtime import golden
 
         case = {"name": name, "variant": vid, "probabilities": [[_json_number(v) for v in r] for r in rows]}
+        if self.folder != "kit":
+            case["kit"] = self.folder
         try:
             case["failures"] = golden.verify(self.kit, vid, rows)
         except EdgekitError as e:
@@ -147,8 +181,7 @@ def build_cases(kit: dict) -> list[dict]:
     c = Cases(kit)
     variants = kit["variants"]
     samples = kit["samples"]
-    for vid in sorted(variants):
-        c.add(f"exact match ({vid})", vid, c.expected(vid), must_fail=False)
+    _exact_matches(c)
 
     # A flip on a known-flip sample: to the original's top-1 (allowed) and to a third class (not).
     flipper = next((v for v in sorted(variants) if variants[v]["known_flips"]), None)
@@ -191,7 +224,33 @@ def build_cases(kit: dict) -> list[dict]:
     r[a] = r[b] = (r[a] + r[b]) / 2
     c.add(f"near-tie {samples[t]['id']}: top two equal ({tie_vid})", tie_vid, rows[:t] + [r] + rows[t + 1:])
 
+    _tolerance_cases(c)
+    _unjudgeable_rows(c)
+    return c.cases
+
+
+def build_rgb_cases(kit: dict) -> list[dict]:
+    """The colour kit's cases: exact matches, the tolerance, rows the rules
+    cannot judge (its tiny model may flip nothing, so no flip cases)."""
+    c = Cases(kit, "kit-rgb")
+    _exact_matches(c)
+    _tolerance_cases(c)
+    _unjudgeable_rows(c)
+    return c.cases
+
+
+def _exact_matches(c: Cases) -> None:
+    for vid in sorted(c.kit["variants"]):
+        c.add(f"exact match ({vid}{_in(c)})", vid, c.expected(vid), must_fail=False)
+
+
+def _in(c: Cases) -> str:
+    return "" if c.folder == "kit" else f", {c.folder}"
+
+
+def _tolerance_cases(c: Cases) -> None:
     # The tolerance: exactly at it passes, one float64 step above fails, below passes.
+    variants = c.kit["variants"]
     for vid in sorted(variants):
         tol = float(variants[vid]["tolerance"]["max_abs_prob_diff"])
         rows = c.expected(vid)
@@ -204,66 +263,87 @@ def build_cases(kit: dict) -> list[dict]:
                                ("10% below", e[k] + 0.9 * tol, False)):
             r = list(e)
             r[k] = p
-            c.add(f"probability difference {name} the tolerance {tol:g} ({vid})", vid,
+            c.add(f"probability difference {name} the tolerance {tol:g} ({vid}{_in(c)})", vid,
                   rows[:s] + [r] + rows[s + 1:], must_fail=fails)
 
+
+def _unjudgeable_rows(c: Cases) -> None:
     # Rows the rules cannot judge, and a wrong number of rows or variant.
-    vid = sorted(variants)[0]
+    vid = sorted(c.kit["variants"])[0]
     rows = c.expected(vid)
     n = len(rows[0])
     for name, r in (("NaN", rows[1][:2] + [math.nan] + rows[1][3:]),
                     ("+infinity", [math.inf] + rows[1][1:]),
-                    ("-infinity and NaN", rows[1][:4] + [-math.inf, math.nan] + rows[1][6:]),
+                    ("-infinity and NaN", rows[1][:n // 2 - 1] + [-math.inf, math.nan] + rows[1][n // 2 + 1:]),
                     (f"{n - 1} values", rows[1][:-1]),
                     (f"{n + 1} values", rows[1] + [0.0]),
                     ("no values", [])):
-        c.add(f"{name} in a row ({vid})", vid, rows[:1] + [r] + rows[2:], must_fail=True)
+        c.add(f"{name} in a row ({vid}{_in(c)})", vid, rows[:1] + [r] + rows[2:], must_fail=True)
     many = [list(r) for r in rows]
     many[0], many[2] = many[2], many[0]
     many[3] = [0.0] * (n - 1) + [1.0]
-    c.add(f"several samples failing ({vid})", vid, many, must_fail=True)
-    c.add(f"one row too few ({vid})", vid, rows[:-1])
-    c.add(f"one row too many ({vid})", vid, rows + [rows[0]])
-    c.add("a variant the kit does not have", "no-such-variant", rows)
-    return c.cases
+    c.add(f"several samples failing ({vid}{_in(c)})", vid, many, must_fail=True)
+    c.add(f"one row too few ({vid}{_in(c)})", vid, rows[:-1])
+    c.add(f"one row too many ({vid}{_in(c)})", vid, rows + [rows[0]])
+    c.add(f"a variant the kit does not have{_in(c)}", "no-such-variant", rows)
 
 
 # ------------------------------------------------------------------ preprocessing
 
-def preprocessing(kit: dict, run_dir: Path) -> dict:
-    from edgekit.rundir import ModelArtifact, PixelMapping, RunDir
+def fed_values(kit: dict, run_dir: Path) -> list[dict]:
+    """For each kit sample, what the check stage gave the model: the run's
+    ``io.pixels.apply`` of that test image as the dataset holds it (in the
+    model's channel order), float32 H x W x C."""
+    from edgekit.rundir import ModelArtifact, RunDir
 
-    spec = kit["model"]["input"]
-    h, w, c = spec["height"], spec["width"], spec["channels"]
-    pixels = np.asarray([s["pixels"] for s in kit["samples"]], np.uint8).reshape(-1, h, w, c)
-    # what the check stage gives the model: float32 [K, H, W, C]
-    fed = ModelArtifact.read(RunDir(run_dir)).io.pixels.apply(pixels)
-    samples = [{"id": s["id"], "sha256": hashlib.sha256(np.ascontiguousarray(x, "<f4").tobytes()).hexdigest(),
-                "values": [float(v) for v in x.reshape(-1)]} for s, x in zip(kit["samples"], fed)]
+    model = ModelArtifact.read(RunDir(run_dir))
+    x_test = model.dataset().x_test
+    fed = model.io.pixels.apply(x_test[[s["test_index"] for s in kit["samples"]]])
+    return [{"id": s["id"], "sha256": hashlib.sha256(np.ascontiguousarray(x, "<f4").tobytes()).hexdigest(),
+             "values": [float(v) for v in x.reshape(-1)]} for s, x in zip(kit["samples"], fed)]
+
+
+def preprocessing(kit: dict, run_dir: Path, rgb_kit: dict | None = None, rgb_run: Path | None = None) -> dict:
+    from edgekit.rundir import PixelMapping
+
+    samples = fed_values(kit, run_dir)
     # RGB: every 8-bit value in every channel, in a 16 x 16 x 3 buffer.
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     rgb = np.stack([np.arange(256).reshape(16, 16), np.arange(256)[::-1].reshape(16, 16),
                     (np.arange(256) * 7 % 256).reshape(16, 16)], axis=-1).astype(np.uint8)
     values = PixelMapping.from_mean_std(mean, std).apply(rgb)
-    return {"samples": samples,
-            "rgb": {"height": 16, "width": 16, "mean": mean, "std": std,
-                    "pixels": [int(v) for v in rgb.reshape(-1)], "values": [float(v) for v in values.reshape(-1)]}}
+    out = {"samples": samples,
+           "rgb": {"height": 16, "width": 16, "mean": mean, "std": std,
+                   "pixels": [int(v) for v in rgb.reshape(-1)], "values": [float(v) for v in values.reshape(-1)]}}
+    if rgb_kit is not None:
+        out["kit_rgb"] = fed_values(rgb_kit, rgb_run)
+    return out
 
 
-def write_fixtures(run_dir: Path, out_dir: Path) -> Path:
-    """The kit of the checked ``run_dir`` (written by the golden stage) and the
-    case files, into ``out_dir`` (created; replaced if it holds older fixtures)."""
+def _copy_kit(kit_dir: Path, dst: Path) -> dict:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(kit_dir, dst)
+    return json.loads((dst / "golden.json").read_text())
+
+
+def write_fixtures(run_dir: Path, out_dir: Path, rgb_run: Path | None = None) -> Path:
+    """The kits of the checked ``run_dir`` and ``rgb_run`` (written by the
+    golden stage) and the case files, into ``out_dir`` (created; replaced if
+    it holds older fixtures)."""
     out_dir = Path(out_dir)
-    kit_dir = write_kit(run_dir)
-    if (out_dir / "kit").exists():
-        shutil.rmtree(out_dir / "kit")
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(kit_dir, out_dir / "kit")
-    kit = json.loads((out_dir / "kit" / "golden.json").read_text())
+    kit = _copy_kit(write_kit(run_dir), out_dir / "kit")
     cases = build_cases(kit)
+    rgb_kit = None
+    if rgb_run is not None:
+        rgb_kit = _copy_kit(write_kit(rgb_run, RGB_KIT_COUNT), out_dir / "kit-rgb")
+        assert rgb_kit["model"]["input"]["channels"] == 3, "the colour run's kit is not RGB"
+        cases += build_rgb_cases(rgb_kit)
     (out_dir / "cases.json").write_text(json.dumps({"schema": CASES_SCHEMA, "kit": "kit", "cases": cases},
                                                    allow_nan=False))
-    (out_dir / "preprocessing.json").write_text(json.dumps(preprocessing(kit, run_dir), allow_nan=False))
+    (out_dir / "preprocessing.json").write_text(json.dumps(preprocessing(kit, run_dir, rgb_kit, rgb_run),
+                                                           allow_nan=False))
     return out_dir
 
 
@@ -272,15 +352,17 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--run", type=Path, help="a checked run to take the kit from (default: make one in OUT/run)")
     p.add_argument("--trained", type=Path, help="a run whose model/ to convert and check (default: train the tiny cnn)")
+    p.add_argument("--rgb-run", type=Path, help="a checked colour run to take kit-rgb from (default: make one in OUT/rgb)")
     a = p.parse_args(argv)
     # absolute paths: the stages compare run-relative paths with resolved ones
     # (`edgekit check --run <relative dir>` fails that way; see the report to the lead)
     out_dir = a.out.resolve()
     run_dir = a.run.resolve() if a.run else make_checked_run(out_dir / "run", a.trained and a.trained.resolve())
-    out = write_fixtures(run_dir, out_dir)
+    rgb_run = a.rgb_run.resolve() if a.rgb_run else make_rgb_checked_run(out_dir / "rgb")
+    out = write_fixtures(run_dir, out_dir, rgb_run)
     cases = json.loads((out / "cases.json").read_text())["cases"]
-    print(f"{out}: a kit of {len(json.loads((out / 'kit' / 'golden.json').read_text())['samples'])} samples, "
-          f"{len(cases)} conformance cases")
+    sizes = [len(json.loads((out / k / "golden.json").read_text())["samples"]) for k in ("kit", "kit-rgb")]
+    print(f"{out}: a grayscale kit of {sizes[0]} samples, an RGB kit of {sizes[1]}, {len(cases)} conformance cases")
     return 0
 
 

@@ -50,6 +50,11 @@ public struct GoldenInput: Decodable {
     /// The model's own mapping, input = pixel * scale[c] + bias[c] (newer kits).
     public let pixels: GoldenPixelMapping?
     public let layout: String?
+    /// How every image was resized to width x height ("bilinear, whole image, no crop ...").
+    public let resize: String?
+    /// Colour kits: the channel order of `pixels` and the PNGs ("rgb") and the model's ("rgb" or "bgr").
+    public let sampleChannelOrder: String?
+    public let modelChannelOrder: String?
 }
 
 public struct GoldenPixelMapping: Decodable {
@@ -190,6 +195,13 @@ extension GoldenKit {
         switch (input.channels, input.color) {
         case (1, "grayscale"), (3, "rgb"), (3, "bgr"): break
         default: out.append("model.input: \(input.channels) channel(s) with color \"\(input.color)\"")
+        }
+        // samples are RGB (what a photo gives an app); the model's order is its colour
+        if let order = input.sampleChannelOrder, order != "rgb" {
+            out.append("model.input.sample_channel_order is \"\(order)\", this package reads \"rgb\" samples")
+        }
+        if let order = input.modelChannelOrder, order != input.color {
+            out.append("model.input.model_channel_order \"\(order)\" disagrees with color \"\(input.color)\"")
         }
         if !input.scale.isFinite || input.scale == 0 { out.append("model.input.scale is \(input.scale)") }
         for (key, values) in [("mean", input.mean), ("std", input.std)] {

@@ -14,6 +14,8 @@ struct ConformanceFile: Decodable {
 
 struct ConformanceCase: Decodable {
     let name: String
+    /// The kit folder the case is for; nil: the file's `kit`.
+    let kit: String?
     let variant: String
     let probabilities: [[Double]]
     /// What Python reported; nil when it raised `error` instead.
@@ -39,10 +41,12 @@ final class ConformanceTests: XCTestCase {
     func testSwiftReportsWhatPythonReportsForEveryCase() throws {
         let file = try Fixtures.decode(ConformanceFile.self, "cases.json")
         XCTAssertEqual(file.schema, "edgekit.ios-conformance/1")
-        let kit = try Fixtures.kit()
+        var kits: [String: GoldenKit] = [:]
         var agree = 0
         for c in file.cases {
-            let swift = swiftOutcome(kit: kit, c)
+            let folder = c.kit ?? file.kit
+            if kits[folder] == nil { kits[folder] = try Fixtures.kit(folder) }
+            let swift = swiftOutcome(kit: kits[folder]!, c)
             if swift.failures == c.failures && swift.error == c.error {
                 agree += 1
             } else {
@@ -55,6 +59,7 @@ final class ConformanceTests: XCTestCase {
         }
         print("conformance: \(agree) of \(file.cases.count) cases agree with edgekit.runtime.golden.verify")
         XCTAssertGreaterThanOrEqual(file.cases.count, 20, "the case file is missing cases")
+        XCTAssertEqual(Set(kits.keys), ["kit", "kit-rgb"], "cases for the grayscale and the RGB kit")
     }
 
     /// The case file covers every kind of case the issue names (so a
@@ -77,10 +82,12 @@ final class ConformanceTests: XCTestCase {
     }
 
     func testEachVariantsExpectedOutputsPassItsOwnRules() throws {
-        let kit = try Fixtures.kit()
-        for (id, v) in kit.variants {
-            XCTAssertEqual(try goldenFailures(kit: kit, variant: v, probabilities: v.expected.map(\.probabilities)), [],
-                           id)
+        for name in ["kit", "kit-rgb"] {
+            let kit = try Fixtures.kit(name)
+            for (id, v) in kit.variants {
+                XCTAssertEqual(try goldenFailures(kit: kit, variant: v, probabilities: v.expected.map(\.probabilities)),
+                               [], "\(name) \(id)")
+            }
         }
     }
 }

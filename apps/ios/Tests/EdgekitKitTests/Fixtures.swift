@@ -17,7 +17,10 @@ enum Fixtures {
             .deletingLastPathComponent().appendingPathComponent("Fixtures", isDirectory: true)
     }
 
-    static var kitFolder: URL { folder.appendingPathComponent("kit", isDirectory: true) }
+    static var kitFolder: URL { kitFolder("kit") }
+
+    /// A kit folder the fixtures hold: "kit" (grayscale) or "kit-rgb" (a BGR colour model).
+    static func kitFolder(_ name: String) -> URL { folder.appendingPathComponent(name, isDirectory: true) }
 
     /// The file's bytes, or a failure that says how to make the fixtures.
     static func data(_ name: String) throws -> Data {
@@ -29,10 +32,10 @@ enum Fixtures {
         return try Data(contentsOf: url)
     }
 
-    /// The real kit the golden stage wrote, loaded once.
-    static func kit() throws -> GoldenKit {
-        _ = try data("kit/golden.json")
-        return try GoldenKit.load(from: kitFolder)
+    /// A real kit the golden stage wrote ("kit", or "kit-rgb").
+    static func kit(_ name: String = "kit") throws -> GoldenKit {
+        _ = try data("\(name)/golden.json")
+        return try GoldenKit.load(from: kitFolder(name))
     }
 
     /// JSON with "nan", "inf" and "-inf" strings for the numbers JSON has no literal for.
@@ -52,11 +55,11 @@ struct MissingFixture: Error, CustomStringConvertible {
 
 /// A copy of the real kit folder in a fresh temporary directory, for tests
 /// that damage it; removed when `test` ends.
-func copyOfKit(for test: XCTestCase) throws -> URL {
-    _ = try Fixtures.data("kit/golden.json")
+func copyOfKit(_ name: String = "kit", for test: XCTestCase) throws -> URL {
+    _ = try Fixtures.data("\(name)/golden.json")
     let dst = FileManager.default.temporaryDirectory
         .appendingPathComponent("edgekit-kit-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.copyItem(at: Fixtures.kitFolder, to: dst)
+    try FileManager.default.copyItem(at: Fixtures.kitFolder(name), to: dst)
     test.addTeardownBlock { try? FileManager.default.removeItem(at: dst) }
     return dst
 }

@@ -122,6 +122,26 @@ final class KitLoaderTests: XCTestCase {
         expectError(.inconsistent, in: folder, mentioning: ["model.input.pixels has 3 scales and 3 biases for 1 channel(s)"])
     }
 
+    func testSamplesInAnotherChannelOrderThanRGB() throws {
+        let folder = try copyOfKit("kit-rgb", for: self)
+        try edit(folder) { top in
+            var model = top["model"] as! [String: Any]
+            var input = model["input"] as! [String: Any]
+            input["sample_channel_order"] = "bgr"
+            model["input"] = input
+            top["model"] = model
+        }
+        expectError(.inconsistent, in: folder, mentioning: ["sample_channel_order is \"bgr\""])
+    }
+
+    func testTheRealRGBKitDecodes() throws {
+        let kit = try Fixtures.kit("kit-rgb")
+        XCTAssertEqual(kit.model.input.channels, 3)
+        XCTAssertEqual(kit.model.input.resize?.hasPrefix("bilinear, whole image"), true)
+        for sample in kit.samples { XCTAssertEqual(sample.pixels.count, kit.model.input.width * kit.model.input.height * 3) }
+        XCTAssertEqual(kit.model.input.pixels?.scale.count, 3)
+    }
+
     func testMissingPNG() throws {
         let folder = try copyOfKit(for: self)
         let kit = try GoldenKit.load(from: folder)

@@ -4,10 +4,11 @@
 // the check stage makes before it predicts), within float32 rounding: here,
 // bit for bit.
 //
-// RGB: golden kits are grayscale until colour inputs land (another issue),
-// so no real RGB kit can be decoded yet: a documented gap. The RGB code is
-// tested on a synthetic buffer against edgekit.rundir.PixelMapping.apply with
-// a mean/std mapping, and on an RGB kit made from the real one.
+// RGB: a real colour kit ("kit-rgb": `edgekit import` of a BGR model with a
+// per-channel mean/std, checked, `edgekit golden`) gives the values Python fed
+// that model, bit for bit; the RGB code is also tested on a synthetic buffer
+// against edgekit.rundir.PixelMapping.apply with a mean/std mapping, and on
+// buffer layouts (RGBA, BGRA, padded rows).
 import Foundation
 import XCTest
 @testable import EdgekitKit
@@ -28,6 +29,13 @@ struct PreprocessingFile: Decodable {
     }
     let samples: [Sample]
     let rgb: RGB
+    /// The colour kit's samples, as `samples` for the grayscale one.
+    let kitRGB: [Sample]?
+
+    enum CodingKeys: String, CodingKey {
+        case samples, rgb
+        case kitRGB = "kit_rgb"
+    }
 }
 
 /// How many float32 steps apart a and b are (0: the same value).
@@ -54,6 +62,32 @@ final class PreprocessingTests: XCTestCase {
         }
         // float32 p / 255 (Python) and Float(Double(p) * (1/255)) (Swift) are the same number.
         XCTAssertEqual(worst, 0, "Swift's input values differ from Python's by up to \(worst) float32 steps")
+    }
+
+    /// The real colour kit: samples are RGB (PNG and `pixels`), the model takes
+    /// BGR with a per-channel mapping; Swift's values are the ones the check
+    /// stage fed the model (its dataset's BGR image through io.pixels), bit for bit.
+    func testTheRGBKitsSamplesGiveTheValuesPythonFedTheBGRModel() throws {
+        let kit = try Fixtures.kit("kit-rgb")
+        let python = try XCTUnwrap(try Fixtures.decode(PreprocessingFile.self, "preprocessing.json").kitRGB)
+        let contract = KitModelContract(kit: kit)
+        XCTAssertEqual(contract.color, .bgr)
+        XCTAssertEqual(kit.model.input.sampleChannelOrder, "rgb")
+        XCTAssertEqual(kit.model.input.modelChannelOrder, "bgr")
+        XCTAssertEqual(contract.channels, 3)
+        XCTAssertEqual(python.map(\.id), kit.samples.map(\.id))
+        var worst = 0
+        for (sample, fed) in zip(kit.samples, python) {
+            XCTAssertEqual(sample.pixels.count, contract.valueCount, sample.id)
+            let swift = try contract.inputValues(sample)
+            XCTAssertEqual(swift.count, fed.values.count, sample.id)
+            for (s, p) in zip(swift, fed.values) { worst = max(worst, ulps(s, p)) }
+        }
+        XCTAssertEqual(worst, 0, "Swift's input values differ from Python's by up to \(worst) float32 steps")
+        // and the channel order matters: the same pixels read as an RGB model's differ
+        let asRGB = KitModelContract(inputName: contract.inputName, width: contract.width, height: contract.height,
+                                     color: .rgb, preprocessing: contract.preprocessing, classLabels: contract.classLabels)
+        XCTAssertNotEqual(try asRGB.inputValues(kit.samples[0]), python[0].values)
     }
 
     func testSyntheticRGBBufferMatchesPythonsMeanStdMapping() throws {
@@ -155,10 +189,10 @@ final class PreprocessingTests: XCTestCase {
         XCTAssertThrowsError(try PixelImage(width: 0, height: 2, format: .gray8, bytes: []))
     }
 
-    /// An RGB kit (the real kit with every sample's gray pixels as R = G = B,
-    /// and a mean/std mapping) decodes, and its contract preprocesses each
-    /// channel with its own mean and std. Not a kit `edgekit golden` writes
-    /// yet: colour inputs are another issue.
+    /// An RGB kit in the mean/std form only (the grayscale kit with every
+    /// sample's pixels as R = G = B, no `pixels` mapping: what an older kit
+    /// states) decodes, and its contract preprocesses each channel with its
+    /// own mean and std.
     func testAnRGBKitDecodesAndPreprocessesPerChannel() throws {
         var top = try JSONSerialization.jsonObject(with: try Fixtures.data("kit/golden.json")) as! [String: Any]
         var model = top["model"] as! [String: Any]
