@@ -36,6 +36,7 @@ COMMANDS = {
     "report": "edgekit.runtime.report_cli",
     "golden": "edgekit.runtime.golden_cli",
     "diagnose": "edgekit.runtime.diagnose_cli",
+    "tune": "edgekit.runtime.tune_cli",
     "doctor": "edgekit.apps.doctor",
 }
 

@@ -15,7 +15,8 @@ it is:
                      "clusters": 16, "init": "kmeans_plus_plus" | "linear" | ...},     # cluster
  "tflite": {"optimizations": ["DEFAULT"], "supported_types": ["float16"], "representative": true,
             "inference_input_type": "float32" | "int8" | "uint8" | "int16",
-            "inference_output_type": ..., "ops": ["TFLITE_BUILTINS_INT8", ...]},
+            "inference_output_type": ..., "ops": ["TFLITE_BUILTINS_INT8", ...],
+            "layers": {"<keras layer>": {"weights": "int8" | "int4"} | null, ...}},   # optional, per layer
  "coreml": {"compute_precision": "float32" | "float16", "minimum_deployment_target": "iOS15",
             "compression": null | {"method": "linear", "dtype": "int8", "mode": ..., "granularity": ...}
                                 | {"method": "palettize", "nbits": 4, "mode": "kmeans", "granularity": ...}
@@ -28,7 +29,10 @@ weights of the named Keras layers (``null``: leave that layer's weights in
 the program's precision). Convert finds each layer's weight ops through the
 layer map (edgekit.convert.layermap) and hands them to coremltools as
 ``OptimizationConfig(op_name_configs=...)``; a name the model does not have
-fails that variant. ``edgekit tune`` writes such recipes.
+fails that variant. A TFLite recipe's optional ``layers`` quantizes the named
+layers' weights of a float32 conversion to int8 or int4 (weight-only, per
+channel, through ai-edge-quantizer: convert/tflite_layers.py). ``edgekit
+tune`` writes such recipes.
 
 The shipped recipes live in ``recipes/`` beside this module (package data);
 ``--recipes DIR`` points at another folder. Adding a variant is adding a
@@ -57,6 +61,7 @@ KINDS = tuple(k.value for k in Kind)
 TFLITE_OPTIMIZATIONS = ("DEFAULT", "EXPERIMENTAL_SPARSITY")
 TFLITE_SUPPORTED_TYPES = ("float16", "int8", "int16")
 TFLITE_IO_TYPES = ("float32", "int8", "uint8", "int16")
+TFLITE_LAYER_WEIGHTS = ("int8", "int4")   # per-layer weight-only (convert/tflite_layers.py)
 TFLITE_OPS = ("TFLITE_BUILTINS", "TFLITE_BUILTINS_INT8",
               "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8", "SELECT_TF_OPS")
 
@@ -220,7 +225,21 @@ def parse(path: Path) -> Recipe:
 
 def _tflite(c: _Check, t: Any) -> None:
     c.obj(t, "tflite", {"optimizations": True, "supported_types": True, "representative": True,
-                        "inference_input_type": True, "inference_output_type": True, "ops": True})
+                        "inference_input_type": True, "inference_output_type": True, "ops": True,
+                        "layers": False})
+    layers = t.get("layers")
+    if layers is not None:
+        if not isinstance(layers, dict) or not layers:
+            c.fail("tflite.layers", "should be an object of Keras layer name -> {\"weights\": \"int8\" | \"int4\"} or null")
+        if t["optimizations"] or t["supported_types"] or t["representative"]:
+            c.fail("tflite.layers", "per-layer weights apply to a float32 conversion (no optimizations, "
+                                    "supported_types or calibration)")
+        for name, setting in layers.items():
+            if not name.strip():
+                c.fail("tflite.layers", "layer names should be non-empty")
+            if setting is not None:
+                c.obj(setting, f"tflite.layers.{name}", {"weights": True})
+                c.choice(setting["weights"], f"tflite.layers.{name}.weights", TFLITE_LAYER_WEIGHTS)
     c.choices(t["optimizations"], "tflite.optimizations", TFLITE_OPTIMIZATIONS)
     c.choices(t["supported_types"], "tflite.supported_types", TFLITE_SUPPORTED_TYPES)
     if not isinstance(t["representative"], bool):

@@ -17,6 +17,7 @@ runs/<name>/
   golden/golden.json                            edgekit.golden/1
   pipeline.json                                 edgekit.pipeline/1
   diagnose/<id>.json                            edgekit.diagnose/1 (per-layer error of one variant)
+  tune/<id>.json, tune/recipes/<id>.json        edgekit.tune/1 (the search), the tuned recipe
 ```
 ``CheckedRun`` is what report and golden read: a check with its model,
 variants, predictions and the checked test images, cross-checked.
@@ -49,6 +50,7 @@ REPORT_SCHEMA = "edgekit.report/2"
 GOLDEN_SCHEMA = "edgekit.golden/1"
 PIPELINE_SCHEMA = "edgekit.pipeline/1"
 DIAGNOSE_SCHEMA = "edgekit.diagnose/1"   # diagnose/<id>.json
+TUNE_SCHEMA = "edgekit.tune/1"           # tune/<id>.json
 RECIPE_SCHEMA = "edgekit.recipe/2"      # recipe files live outside runs, but their id lives here
 SHARD_SCHEMA = "edgekit.shard/1"        # distributed/<task>-<index>.json
 
@@ -62,6 +64,7 @@ SCHEMAS = {
     "pipeline.json": PIPELINE_SCHEMA,
     "distributed/<task>-<index>.json": SHARD_SCHEMA,
     "diagnose/<id>.json": DIAGNOSE_SCHEMA,
+    "tune/<id>.json": TUNE_SCHEMA,
 }
 
 # The I/O names every edgekit model and every converted variant use.
@@ -189,6 +192,23 @@ class RunDir:
 
     def diagnose_json(self, variant_id: str) -> Path:
         return self.diagnose_dir / f"{variant_id}.json"
+
+    # tune/
+    @property
+    def tune_dir(self) -> Path:
+        return self.root / "tune"
+
+    def tune_json(self, variant_id: str) -> Path:
+        """The search record of a tuned variant (``coreml-tuned``, ``tflite-tuned``)."""
+        return self.tune_dir / f"{variant_id}.json"
+
+    @property
+    def tuned_recipes_dir(self) -> Path:
+        """The recipe files tune wrote (``edgekit convert --recipes`` takes this folder)."""
+        return self.tune_dir / "recipes"
+
+    def tuned_recipe(self, variant_id: str) -> Path:
+        return self.tuned_recipes_dir / f"{variant_id}.json"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the run root; either may be relative to the working

@@ -39,6 +39,7 @@ STAGES = {
 # `edgekit run`'s order; same protocol.
 ON_REQUEST = {
     "diagnose": "edgekit.runtime.diagnose",
+    "tune": "edgekit.runtime.tune",
 }
 ALL = {**STAGES, **ON_REQUEST}
 

@@ -395,6 +395,58 @@ def worst_local(rows: list[LayerRow]) -> str | None:
     return None if math.isinf(worst.local.snr_db) else worst.layer
 
 
+BACKENDS = {"tflite": bk.BackendName.LITERT.value, "coreml": bk.BackendName.MIL_REFERENCE.value}
+
+
+def measure(path: Path, fmt: str, lm: dict, keras, x: np.ndarray, pixels: PixelMapping, *,
+            desc: str = "diagnose") -> list[LayerRow]:
+    """One row per layer of the layer map ``lm``: the accumulated and local
+    error of the model file at ``path`` (format ``fmt``) against ``keras`` on
+    the model inputs ``x`` (``pixels``: how they were made from pixels)."""
+    if fmt == "tflite":
+        tracer: Any = _TFLiteTracer(path, lm)
+        key = lambda grp: grp["output"]["index"]  # noqa: E731
+    else:
+        tracer = _MilTracer(path, lm, pixels)
+        key = lambda grp: grp["output"]["name"]  # noqa: E731
+    groups = lm["groups"]
+    reps = [max(g["layers"], key=[r["layer"] for r in lm["layers"]].index) for g in groups]
+    wanted = sorted({*reps, *(i["from"] for g in groups for i in g["inputs"] if i["from"])})
+    with quiet.quiet():
+        keras_values = _KerasValues(keras, wanted)
+    acc = [_Acc() for _ in groups]
+    loc = [_Acc() for _ in groups]
+    progress = bar(range(0, len(x), CHUNK), desc=desc, unit="chunk")
+    try:
+        for start in progress:
+            xc = x[start:start + CHUNK]
+            with quiet.quiet():
+                ref = keras_values(xc)
+            full = tracer.full_values(xc)
+            for g, grp in enumerate(groups):
+                expect = ref[reps[g]]
+                got = _to_keras_layout(full[key(grp)], grp["output"]["layout"]).reshape(expect.shape)
+                acc[g].add(expect, got)
+                feeds = [xc if i["from"] is None else ref[i["from"]] for i in grp["inputs"]]
+                if not feeds:
+                    continue
+                alone = tracer.local_value(g, feeds)
+                loc[g].add(expect, _to_keras_layout(alone, grp["output"]["layout"]).reshape(expect.shape))
+    except (ValueError, RuntimeError) as e:
+        raise ModelFileError(path, f"cannot trace this model's layers: {first_line(e)}") from None
+    rows = []
+    for r in lm["layers"]:
+        g = r.get("group")
+        grp = groups[g] if g is not None else None
+        rows.append(LayerRow(
+            layer=r["layer"], cls=str(r.get("class", "")), status=str(r.get("status", "none")),
+            tensor=grp["output"]["name"] if grp else None, fused_with=tuple(r.get("fused_with") or ()),
+            into=r.get("into"), note=r.get("note"),
+            accumulated=acc[g].result() if grp else None,
+            local=loc[g].result() if grp and grp["inputs"] else None))
+    return rows
+
+
 def run(config: DiagnoseConfig) -> DiagnoseResult:
     """Diagnose one variant; see the module docstring."""
     t0 = time.perf_counter()
@@ -417,49 +469,8 @@ def run(config: DiagnoseConfig) -> DiagnoseResult:
     missing = sorted({r["layer"] for r in lm["layers"]} - known)
     if missing:
         raise ArtifactError(v.manifest_path, f"layer map names layers the model does not have: {', '.join(missing[:5])}")
-    if v.format == "tflite":
-        tracer: Any = _TFLiteTracer(v.path, lm)
-        backend = bk.BackendName.LITERT.value
-        key = lambda grp: grp["output"]["index"]  # noqa: E731
-    else:
-        tracer = _MilTracer(v.path, lm, io.pixels)
-        backend = bk.BackendName.MIL_REFERENCE.value
-        key = lambda grp: grp["output"]["name"]  # noqa: E731
-    groups = lm["groups"]
-    reps = [max(g["layers"], key=[r["layer"] for r in lm["layers"]].index) for g in groups]
-    wanted = sorted({*reps, *(i["from"] for g in groups for i in g["inputs"] if i["from"])})
-    with quiet.quiet():
-        keras_values = _KerasValues(keras, wanted)
-    acc = [_Acc() for _ in groups]
-    loc = [_Acc() for _ in groups]
-    progress = bar(range(0, len(x), CHUNK), desc=f"diagnose {v.id}", unit="chunk")
-    try:
-        for start in progress:
-            xc = x[start:start + CHUNK]
-            with quiet.quiet():
-                ref = keras_values(xc)
-            full = tracer.full_values(xc)
-            for g, grp in enumerate(groups):
-                expect = ref[reps[g]]
-                got = _to_keras_layout(full[key(grp)], grp["output"]["layout"]).reshape(expect.shape)
-                acc[g].add(expect, got)
-                feeds = [xc if i["from"] is None else ref[i["from"]] for i in grp["inputs"]]
-                if not feeds:
-                    continue
-                alone = tracer.local_value(g, feeds)
-                loc[g].add(expect, _to_keras_layout(alone, grp["output"]["layout"]).reshape(expect.shape))
-    except (ValueError, RuntimeError) as e:
-        raise ModelFileError(v.path, f"cannot trace this model's layers: {first_line(e)}") from None
-    rows = []
-    for r in lm["layers"]:
-        g = r.get("group")
-        grp = groups[g] if g is not None else None
-        rows.append(LayerRow(
-            layer=r["layer"], cls=str(r.get("class", "")), status=str(r.get("status", "none")),
-            tensor=grp["output"]["name"] if grp else None, fused_with=tuple(r.get("fused_with") or ()),
-            into=r.get("into"), note=r.get("note"),
-            accumulated=acc[g].result() if grp else None,
-            local=loc[g].result() if grp and grp["inputs"] else None))
+    rows = measure(v.path, v.format, lm, keras, x, io.pixels, desc=f"diagnose {v.id}")
+    backend = BACKENDS[v.format]
     jump, worst = first_jump(rows), worst_local(rows)
     seconds = time.perf_counter() - t0
     record = {
@@ -504,7 +515,7 @@ def chart(variant_id: str, rows: list[LayerRow], jump: str | None) -> bytes:
     ax.set_xticklabels([n.replace("$", r"\$") for n in names], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(f"SNR dB (higher is closer; capped at {CEILING_DB:g})")
     ax.set_title(f"Where the error comes from: {variant_id}".replace("$", r"\$"))
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="best")
     ax.grid(axis="y", alpha=0.3)
     return figures.png(fig)
 

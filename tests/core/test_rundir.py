@@ -233,6 +233,8 @@ def _all_paths(run: RunDir):
     yield "variant_manifest", run.variant_manifest("x")
     yield "shard_record", run.shard_record("worker", 0)
     yield "diagnose_json", run.diagnose_json("x")
+    yield "tune_json", run.tune_json("x")
+    yield "tuned_recipe", run.tuned_recipe("x")
 
 
 def test_every_path_is_inside_the_root_and_every_schema_path_is_a_run_path(tmp_path):

@@ -466,6 +466,18 @@ def _diag(edit=lambda run: None, parts=("model", "variants", "check"), variant="
     return setup
 
 
+def _tune(*flags, parts=("model", "variants", "check"), edit=lambda run: None):
+    """edgekit tune on a copy of the base run (damaged by ``edit``) with ``flags``."""
+    def setup(c: Ctx):
+        run = c.run(parts)
+        edit(run)
+        defaults = {"--platform": "android", "--target-agreement": "0.99"}
+        given = dict(zip(flags[::2], flags[1::2]))
+        args = [a for k, v in {**defaults, **given}.items() for a in (k, v)]
+        return ["tune", "--run", str(run), "--limit", "40", *args]
+    return setup
+
+
 def _set(path, value):
     def change(m):
         node = m
@@ -743,6 +755,23 @@ CASES = [
          _diag(_ml_missing_weights, variant="coreml-fp32"), "weight file is missing", "Model.mlpackage"),
     Case("diagnose-output-unwritable", "diagnose", "run dir read-only (diagnose/ cannot be created)",
          _diag(_check_unwritable), ("not writable", "permission denied"), "my run", nobody=True),
+    # tune
+    Case("tune-target-above-one", "tune", "--target-agreement 1.5", _tune("--target-agreement", "1.5"), "(0, 1]",
+         "--target-agreement"),
+    Case("tune-target-percentage", "tune", "--target-agreement 99.9 (a percentage)", _tune("--target-agreement", "99.9"),
+         "(0, 1]", "--target-agreement"),
+    Case("tune-target-zero", "tune", "--target-agreement 0", _tune("--target-agreement", "0"), "(0, 1]",
+         "--target-agreement"),
+    Case("tune-unknown-platform", "tune", "--platform windows", _tune("--platform", "windows"),
+         "invalid choice: 'windows'", "--platform"),
+    Case("tune-no-check", "tune", "run without check/ (nothing to compare with)", _tune(parts=("model", "variants")),
+         "run `edgekit check", "results.json"),
+    Case("tune-max-size-negative", "tune", "--max-size -5", _tune("--max-size", "-5"), "positive number of KB",
+         "--max-size"),
+    Case("tune-limit-too-small", "tune", "--limit 5 (no two halves)",
+         lambda c: _tune()(c) + ["--limit", "5"], "at least 20", "--limit"),
+    Case("tune-output-unwritable", "tune", "run dir read-only (tune/ cannot be created)", _tune(edit=_check_unwritable),
+         ("not writable", "permission denied"), "my run", nobody=True),
     # report
     Case("report-no-check", "report", "run without check/", _rep(lambda r: None, parts=("model", "variants")),
          "not found", "results.json"),

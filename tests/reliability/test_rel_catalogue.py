@@ -24,7 +24,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md"
 def test_catalogue_is_large_and_covers_every_stage():
     assert len(CASES) >= 40
     assert len({c.id for c in CASES}) == len(CASES)
-    assert {c.stage for c in CASES} == {"data", "train", "convert", "check", "report", "diagnose", "import"}
+    assert {c.stage for c in CASES} == {"data", "train", "convert", "check", "report", "diagnose", "import", "tune"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

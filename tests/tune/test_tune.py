@@ -1,0 +1,145 @@
+"""edgekit tune on a tiny checked run: the plan it finds meets the target on
+the verify half, becomes a recipe file and a converted variant any stage can
+read, and an unreachable target says so and exits 1."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgekit import artifacts
+from edgekit.rundir import TUNE_SCHEMA, RunDir, VariantIndex
+
+LIMIT = 400          # test images: halves of 200
+
+
+def _tune(run, platform, target, **kw):
+    from edgekit.runtime import tune
+
+    return tune.run(tune.TuneConfig(run_dir=run, platform=platform, target_agreement=target, limit=LIMIT, **kw))
+
+
+def _check_result(run, result, fmt):
+    from edgekit.convert import recipe
+    from edgekit.runtime import metrics
+
+    rd = RunDir(run)
+    assert result.reached and result.ok and result.failure() is None
+    # every kept candidate met the target on the verify half; rejected ones did not
+    for c in result.candidates:
+        if c.passed:
+            assert c.images == LIMIT // 2 and metrics.wilson_interval(round(c.agreement * c.images), c.images)[0] \
+                >= result.target
+    # the recipe is a valid recipe file whose layers are the plan
+    r = recipe.parse(rd.tuned_recipe(result.variant))
+    assert r.id == result.variant and r.format == fmt and set(r.data[fmt]["layers"]) == set(result.plan)
+    # the variant is converted and listed like any other
+    index = VariantIndex.read(rd)
+    v = index.variants(None, [result.variant])[0]
+    assert v.file_intact() and v.size_bytes == result.size_bytes
+    assert v.manifest["recipe"][fmt]["layers"] == r.data[fmt]["layers"]
+    assert "layers" in v.manifest and "error" not in v.manifest["layers"]
+    data = artifacts.read_manifest(rd.tune_json(result.variant), TUNE_SCHEMA)
+    assert data["reached"] and data["plan"] == result.plan and data["report"]["images"] == LIMIT // 2
+    assert data["split"]["verify_images"] + data["split"]["report_images"] == LIMIT
+    return v
+
+
+def test_android_plan_is_smaller_than_float_and_goes_through_convert(tune_run):
+    result = _tune(tune_run, "android", 0.98)
+    v = _check_result(tune_run, result, "tflite")
+    fp32 = VariantIndex.read(tune_run).variants(None, ["tflite-fp32"])[0]
+    assert v.size_bytes < 0.5 * fp32.size_bytes       # the large dense layer at least went to integers
+    assert result.plan["features"] in ("int8", "int4")
+
+
+@pytest.mark.slow   # about a minute: Core ML conversion and compression per candidate
+def test_ios_plan_meets_the_target_and_check_reads_the_variant(tune_run):
+    from edgekit.runtime import check
+
+    result = _tune(tune_run, "ios", 0.98)
+    v = _check_result(tune_run, result, "coreml")
+    assert any(opt != "float16" for opt in result.plan.values())
+    checked = check.run(check.CheckConfig(run_dir=tune_run, variants=(v.id,), limit=100, latency_runs=2,
+                                          warmup_runs=0))
+    assert checked.variants[0].id == v.id and checked.variants[0].backend == "mil-reference"
+
+
+def test_unreachable_target_says_so_exits_1_and_writes_no_variant(tune_run, capsys):
+    from edgekit.apps import cli
+
+    code = cli.main(["tune", "--run", str(tune_run), "--platform", "android", "--target-agreement", "1",
+                     "--limit", str(LIMIT)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "no plan reaches a 100% agreement lower bound" in captured.err
+    assert "best found" in captured.err
+    rd = RunDir(tune_run)
+    assert not rd.variant_dir("tflite-tuned").exists() and not rd.tuned_recipe("tflite-tuned").exists()
+    data = json.loads(rd.tune_json("tflite-tuned").read_text())
+    assert data["reached"] is False and data["plan"] and len(data["candidates"]) == 1
+
+
+def test_a_size_cap_below_any_plan_is_unreachable_and_converts_nothing(tune_run):
+    result = _tune(tune_run, "android", 0.5, max_size_kb=1)
+    assert not result.ok and "--max-size" in result.failure()
+    assert not RunDir(tune_run).variant_dir("tflite-tuned").exists()
+
+
+def test_allowed_disagreements_follows_the_wilson_bound():
+    from edgekit.runtime import metrics
+    from edgekit.runtime.tune import allowed_disagreements
+
+    for n, target in ((200, 0.98), (5000, 0.999), (10000, 0.999), (100, 0.5)):
+        k = allowed_disagreements(n, target)
+        assert metrics.wilson_interval(n - k, n)[0] >= target
+        assert k == n or metrics.wilson_interval(n - k - 1, n)[0] < target
+    assert allowed_disagreements(1000, 1.0) == -1
+
+
+@pytest.mark.parametrize("kw", [{"target_agreement": 0}, {"target_agreement": 1.5},
+                                {"target_agreement": float("nan")}, {"platform": "windows"},
+                                {"max_size_kb": -1}, {"limit": 5}])
+def test_config_is_validated_once(kw):
+    from edgekit.errors import ConfigError
+    from edgekit.runtime.tune import TuneConfig
+
+    args = {"run_dir": "r", "platform": "ios", "target_agreement": 0.99, **kw}
+    with pytest.raises(ConfigError):
+        TuneConfig(**args)
+
+
+def test_tune_is_an_on_request_stage():
+    import importlib
+
+    from edgekit import stage
+    from edgekit.apps import cli
+
+    assert "tune" in stage.ON_REQUEST and "tune" not in stage.STAGES
+    assert callable(stage.module("tune").run) and callable(stage.module("tune").is_current)
+    mod = importlib.import_module(cli.COMMANDS["tune"])
+    assert all(hasattr(mod, a) for a in ("PARENTS", "add_arguments", "config_from_args", "show", "HELP"))
+
+
+def test_per_layer_tflite_recipe_is_validated(tmp_path):
+    from edgekit.convert import recipe
+    from edgekit.convert.recipe import builtin_dir
+    from edgekit.errors import ConfigError
+
+    base = json.loads((builtin_dir() / "tflite-fp32.json").read_text())
+
+    def write(rid, layers, **tflite):
+        data = {**base, "id": rid, "kind": "low-bit", "reference": "tflite-fp32",
+                "tflite": {**base["tflite"], **tflite, "layers": layers}}
+        p = tmp_path / f"{rid}.json"
+        p.write_text(json.dumps(data))
+        return p
+
+    ok = recipe.parse(write("tflite-a", {"features": {"weights": "int4"}, "conv1": None}))
+    assert ok.tflite["layers"]["features"] == {"weights": "int4"}
+    with pytest.raises(ConfigError, match=r"tflite\.layers\.features\.weights"):
+        recipe.parse(write("tflite-b", {"features": {"weights": "int2"}}))
+    with pytest.raises(ConfigError, match="float32 conversion"):
+        recipe.parse(write("tflite-c", {"features": {"weights": "int8"}}, optimizations=["DEFAULT"]))
+    with pytest.raises(ConfigError, match=r"tflite\.layers"):
+        recipe.parse(write("tflite-d", {}))
