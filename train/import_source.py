@@ -48,7 +48,7 @@ import numpy as np
 
 from edgekit import artifacts, quiet
 from edgekit.errors import ConfigError, ModelFileError
-from edgekit.rundir import INPUT_NAME, OUTPUT_NAME
+from edgekit.rundir import INPUT_NAME, OUTPUT_NAME, PixelMapping
 
 FORMATS = ("keras3", "tf_keras", "tf_keras-h5", "saved_model")
 # The rebuild's probabilities must equal the source model's within this: the
@@ -91,6 +91,7 @@ class Source:
     activation: str = "softmax"       # the model's own last activation: "softmax" or "none" (logits)
     rescaling_first: bool = False     # a Rescaling layer right after the input (default input range 0,255)
     dropped: list[str] = field(default_factory=list)     # identity layers left out of the rebuild
+    fold: str | None = None           # the Rescaling layer that is the input's only consumer (folded, see rebuild)
 
     def to_json(self) -> dict:
         return {"path": str(self.path.resolve()), "sha256": self.sha256, "format": self.format,
@@ -357,8 +358,10 @@ def _walk(src: Source) -> None:
         raise ModelFileError(where, f"the last layer's activation is {act!r}; edgekit imports classifiers "
                                     "ending in softmax probabilities or raw logits")
     src.activation = "softmax" if act == "softmax" else "none"
-    after_input = [e for e in layers if e.get("_inputs") == [inputs[0]["name"]]]
+    after_input = [e for e in layers if inputs[0]["name"] in e.get("_inputs", [])]
     src.rescaling_first = any(e.get("class_name") == "Rescaling" for e in after_input)
+    if len(after_input) == 1 and after_input[0].get("class_name") == "Rescaling":
+        src.fold = after_input[0]["name"]
 
 
 def _is_builtin(cls: str) -> bool:
@@ -479,6 +482,18 @@ class Rebuilt:
     model: object                     # tf_keras.Model: image -> probabilities
     renamed: dict[str, str]           # source layer name -> rebuild layer name, where they differ
     composed: list[str]               # layers whose activation was rebuilt from built-in layers
+    folded: dict | None = None        # {"layer", "scale", "offset"}: the leading Rescaling, now in the pixel mapping
+
+    def pixels(self, user: PixelMapping) -> PixelMapping:
+        """The mapping from pixels to the rebuild's input: the user's mapping
+        followed by the folded Rescaling (``x * scale + offset``), per channel."""
+        if self.folded is None:
+            return user
+        c = user.channels
+        scale = np.broadcast_to(np.asarray(self.folded["scale"], np.float64), (c,))
+        offset = np.broadcast_to(np.asarray(self.folded["offset"], np.float64), (c,))
+        return PixelMapping(tuple(float(s * k) for s, k in zip(user.scale, scale)),
+                            tuple(float(b * k + o) for b, k, o in zip(user.bias, scale, offset)))
 
 
 def rebuild(src: Source, model, image_shape: tuple[int, int, int]) -> Rebuilt:
@@ -522,10 +537,17 @@ def rebuild(src: Source, model, image_shape: tuple[int, int, int]) -> Rebuilt:
         head = by_name[head["_inputs"][0]]
     tensors: dict[str, object] = {}
     inp = L.Input(shape=image_shape, name=INPUT_NAME, dtype="float32")
+    folded = None
     for e in src.layers:
         name, cls_name, cfg = e["name"], e["class_name"], dict(e.get("config") or {})
         ins = [tensors[n] for n in e["_inputs"]]
         if cls_name == "InputLayer":
+            tensors[name] = inp
+            continue
+        if name == src.fold and _plain_numbers(cfg.get("scale")) and _plain_numbers(cfg.get("offset", 0.0)):
+            # the input's only consumer: its affine map joins the pixel mapping (so the
+            # Core ML image input applies it, and tfmot, which has no Rescaling, can wrap the rest)
+            folded = {"layer": name, "scale": cfg["scale"], "offset": cfg.get("offset", 0.0)}
             tensors[name] = inp
             continue
         if cls_name in IDENTITY_LAYERS:
@@ -565,7 +587,14 @@ def rebuild(src: Source, model, image_shape: tuple[int, int, int]) -> Rebuilt:
             x = activation_layers(x, act, name)
         tensors[name] = x
     probs = L.Softmax(name=OUTPUT_NAME)(tensors[_final(src)])
-    return Rebuilt(keras.Model(inp, probs, name=_model_name(src)), renamed, composed)
+    return Rebuilt(keras.Model(inp, probs, name=_model_name(src)), renamed, composed, folded)
+
+
+def _plain_numbers(v) -> bool:
+    """A number, or a list of 1 or 3 numbers (a per-channel Rescaling)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return True
+    return isinstance(v, list) and len(v) in (1, 3) and all(isinstance(x, (int, float)) for x in v)
 
 
 def _final(src: Source) -> str:
@@ -591,11 +620,14 @@ def probabilities(model, x: np.ndarray, activation: str, batch_size: int = 256) 
     return out
 
 
-def verify(src: Source, model, rebuilt, x: np.ndarray) -> dict:
-    """Compare the rebuild with the source model on ``x`` (float32 model inputs);
-    refuse the import if any probability differs by more than REBUILD_ATOL."""
+def verify(src: Source, model, rebuilt, x: np.ndarray, x_rebuilt: np.ndarray | None = None) -> dict:
+    """Compare the rebuild with the source model on ``x`` (float32 inputs of the
+    source model; ``x_rebuilt``: the same images as the rebuild's inputs, when a
+    Rescaling was folded into the pixel mapping); refuse the import if any
+    probability differs by more than REBUILD_ATOL."""
     a = probabilities(model, x, src.activation)
-    b = np.asarray(quiet.call(rebuilt.predict, x, batch_size=256, verbose=0), np.float64)
+    xr = x if x_rebuilt is None else x_rebuilt
+    b = np.asarray(quiet.call(rebuilt.predict, xr, batch_size=256, verbose=0), np.float64)
     diff = float(np.max(np.abs(a - b))) if len(x) else 0.0
     agree = float(np.mean(a.argmax(1) == b.argmax(1))) if len(x) else 1.0
     if not diff <= REBUILD_ATOL:

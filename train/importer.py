@@ -7,7 +7,10 @@ the channel count; pixel mapping from ``--input-range`` or ``--mean/--std``,
 default 0..1, or 0..255 when a Rescaling layer follows the input), loads
 the dataset at the model's size and colour (``edgekit.train.data``), loads
 the model safely, rebuilds it in tf_keras and checks the rebuild against
-it, measures its accuracy on the test split, and writes atomically the same
+it (a Rescaling layer that is the input's only consumer is folded into the
+pixel mapping: ``io.pixels`` then maps pixels to the rebuild's input, and
+``source.user_pixels`` keeps the mapping to the user's model), measures its
+accuracy on the test split, and writes atomically the same
 contract ``edgekit train`` writes, so convert, check, report, golden and
 ``edgekit run`` work on it unchanged:
 
@@ -25,6 +28,7 @@ EdgekitError before anything is written.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -253,11 +257,17 @@ def run(config: ImportConfig) -> ImportResult:
         raise ModelFileError(src.path, f"gives {'outputs of shape ' + str([list(o.shape) for o in outs])}; edgekit "
                                        "needs one class vector [N, classes]")
     rebuilt = import_source.rebuild(src, model, shape)
-    x_test = io.pixels.apply(ds.x_test)
+    user_pixels = io.pixels                  # what the user's model takes
+    io = dataclasses.replace(io, pixels=rebuilt.pixels(user_pixels))   # what model.keras takes
     noise = np.random.default_rng(config.seed).integers(0, 256, (VERIFY_NOISE, h, w, c), dtype=np.uint8)
-    check_x = np.concatenate([x_test[:VERIFY_IMAGES], io.pixels.apply(noise)])
-    rebuild_record = import_source.verify(src, model, rebuilt.model, check_x)
-    rebuild_record.update(renamed_layers=rebuilt.renamed, composed_activations=rebuilt.composed)
+    images = np.concatenate([ds.x_test[:VERIFY_IMAGES].reshape(-1, h, w, c), noise])
+    rebuild_record = import_source.verify(src, model, rebuilt.model, user_pixels.apply(images),
+                                          io.pixels.apply(images))
+    rebuild_record.update(renamed_layers=rebuilt.renamed, composed_activations=rebuilt.composed,
+                          folded_rescaling=rebuilt.folded)
+    if rebuilt.folded is not None:
+        chosen["user_pixels"] = user_pixels.to_json()
+    x_test = io.pixels.apply(ds.x_test)
     test = evaluate(rebuilt.model, x_test, ds.y_test, ds.num_classes)
     val = evaluate(rebuilt.model, io.pixels.apply(ds.x_val), ds.y_val, ds.num_classes) if len(ds.y_val) else None
     params = int(rebuilt.model.count_params())

@@ -138,3 +138,14 @@ def test_golden_kit_has_colour_samples_and_the_preprocessing(fmt, converted, pho
     for s, img in zip(kit["samples"], inputs):
         assert np.array_equal(img, x_ref[s["test_index"]])
     assert np.array_equal(np.load(run.golden_dir / "inputs.npy"), inputs)
+
+
+def test_qat_runs_on_an_imported_model_tfmot_can_wrap(imported, tmp_path):
+    """The SavedModel's layers are all ones tfmot quantizes: QAT fine-tunes it (on its own pixel mapping)."""
+    run = tmp_path / "run"
+    shutil.copytree(imported["saved_model"], run)
+    assert main(["convert", "--run", str(run), "--variants", "tflite-qat-int8", "--finetune-limit", "64"]) == 0
+    entry = VariantIndex.read(run).entries["tflite-qat-int8"]
+    assert entry.status.value == "ok", entry.reason
+    v = json.loads(RunDir(run).variant_manifest("tflite-qat-int8").read_text())
+    assert v["finetune"]["method"] == "qat" and v["finetune"]["val_accuracy"] > 0.5

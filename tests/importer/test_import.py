@@ -62,7 +62,13 @@ def test_model_dir_has_trains_contract_and_the_source(fmt, imported, user_models
 
 def test_each_way_of_stating_pixels_is_recorded(imported):
     k3, sm, h5 = (ModelArtifact.read(imported[f]) for f in ("keras3", "saved_model", "h5"))
-    assert k3.io.pixels.value_range() == [0.0, 255.0] and "Rescaling" in k3.manifest["source"]["pixels_from"]
+    # the user's model takes 0..255 (its Rescaling(1/255) inside); that Rescaling is folded
+    # into the pixel mapping, so model.keras takes 0..1
+    assert "Rescaling" in k3.manifest["source"]["pixels_from"]
+    assert k3.manifest["source"]["user_pixels"] == {"scale": [1.0] * 3, "bias": [0.0] * 3}
+    assert k3.manifest["source"]["rebuild"]["folded_rescaling"]["layer"] == "scale"
+    assert np.allclose(k3.io.pixels.value_range(), [0.0, 1.0])
+    assert "scale" not in [layer.name for layer in k3.load_keras().layers]
     assert sm.io.pixels.value_range() == [-1.0, 1.0] and sm.io.color is Color.RGB
     assert h5.io.color is Color.BGR and h5.manifest["source"]["pixels_from"] == "--mean/--std"
     mean, std = np.asarray(colour.MEAN[::-1]), np.asarray(colour.STD[::-1])
