@@ -73,7 +73,7 @@ def place_labels(ax, points: list[tuple[str, float, float]], fontsize: float = 7
             ann.remove()
             column.append((text, x, y))
             continue
-        if spot[0] > _LABEL_RADII[1]:   # away from its marker: redraw it with a leader line
+        if spot[0] > _LABEL_RADII[0]:   # not right beside its marker: redraw it with a leader line
             offset, ha, va = ann.xyann, ann.get_ha(), ann.get_va()
             ann.remove()
             ann = ax.annotate(text, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize,
