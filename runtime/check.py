@@ -33,7 +33,7 @@ import numpy as np
 from edgekit import artifacts, quiet
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
 from edgekit.progress import bar
-from edgekit.rundir import CheckArtifact, ModelArtifact, RunDir, VariantArtifact, VariantIndex
+from edgekit.rundir import CheckArtifact, ModelArtifact, RunDir, VariantArtifact, VariantIndex, VariantStatus
 from edgekit.runtime import backends as bk
 from edgekit.runtime import metrics
 from edgekit.train.predict import predict as keras_predict
@@ -232,7 +232,11 @@ def _variants(config: CheckConfig, model: ModelArtifact) -> list[VariantArtifact
     if unknown:
         raise ConfigError("--variants", f"no variant {unknown[0]!r} in {run.variant_index}; "
                                         f"found: {', '.join(index.entries) or '(none)'}")
-    return index.variants(model, list(dict.fromkeys(config.variants)))
+    ids = list(dict.fromkeys(config.variants))
+    # a variant whose recipe cannot apply to this model (skipped by convert, with the
+    # reason; the report lists it) is left out, unless nothing else is left to check
+    kept = [i for i in ids if index.entries[i].status is not VariantStatus.SKIPPED]
+    return index.variants(model, kept or ids)
 
 
 def run(config: CheckConfig) -> CheckResult:

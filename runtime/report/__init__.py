@@ -169,6 +169,7 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
         "gallery": gallery,
         "charts": sorted(charts),
         "training_plots": sorted(data.plots),
+        "not_converted": data.not_converted,
         "fingerprint": data.fingerprint,
     }
     return {"html": render.html(data, rows, decisions, front, charts, cms, gallery, gallery_pngs),

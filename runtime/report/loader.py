@@ -9,7 +9,8 @@ import os
 import numpy as np
 
 from edgekit import artifacts
-from edgekit.rundir import CheckedRun, RunDir, VariantArtifact
+from edgekit.errors import ArtifactError
+from edgekit.rundir import CheckedRun, RunDir, VariantArtifact, VariantIndex, VariantStatus
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -30,6 +31,7 @@ class ReportData:
     model_info: dict = dataclasses.field(default_factory=dict)          # model manifest "model"/"metrics"/"files"
     inputs: dict = dataclasses.field(default_factory=dict)              # input file -> sha256 (for is_current)
     fingerprint: dict = dataclasses.field(default_factory=dict)
+    not_converted: list = dataclasses.field(default_factory=list)       # [{"id", "status", "reason"}]: skipped or failed
 
 
 def training_plots(checked: CheckedRun) -> dict[str, bytes]:
@@ -57,6 +59,17 @@ def fingerprint(results: dict) -> dict[str, str]:
     return out
 
 
+def not_converted(run: RunDir) -> list[dict]:
+    """The variants convert skipped (a recipe that cannot apply to this model) or
+    failed, with the reason, from variants/index.json (none if it cannot be read)."""
+    try:
+        index = VariantIndex.read(run)
+    except ArtifactError:
+        return []
+    return [{"id": vid, "status": e.status.value, "reason": e.reason or ""}
+            for vid, e in sorted(index.entries.items()) if e.status is not VariantStatus.OK]
+
+
 def from_checked_run(checked: CheckedRun) -> ReportData:
     manifest = checked.model.manifest
     return ReportData(
@@ -64,7 +77,8 @@ def from_checked_run(checked: CheckedRun) -> ReportData:
         variants=dict(checked.variants), labels=checked.labels, images=checked.images,
         original_probs=checked.original_probs, variant_probs=checked.variant_probs,
         plots=training_plots(checked), model_info={k: manifest.get(k) for k in ("model", "metrics", "files")},
-        inputs=checked.input_hashes(), fingerprint=fingerprint(checked.results))
+        inputs=checked.input_hashes(), fingerprint=fingerprint(checked.results),
+        not_converted=not_converted(checked.run))
 
 
 def load(run_dir: "RunDir | str | os.PathLike") -> ReportData:

@@ -76,6 +76,7 @@ def html(data: ReportData, rows: list[dict], decisions: dict[str, policy.Decisio
                      "epochs": metrics.get("epochs_run", "?"),
                      "seconds": policy.g(num(metrics.get("train_seconds")), ".1f")},
         "plots": data.plots,
+        "not_converted": data.not_converted,
         "environment": sorted(data.fingerprint.items()),
     }
     return _environment().get_template("report.html.j2").render(context)
@@ -132,7 +133,11 @@ def markdown(data: ReportData, rows: list[dict], decisions: dict[str, policy.Dec
     md += ["| " + " | ".join(e(c) for c in policy.table_cells(r)) + " |" for r in rows]
     md += ["", "Backends: " + "; ".join(f"{md_code(b)} = {e(policy.BACKEND_LABELS.get(b, b))}"
                                         for b in policy.backends(rows)) + ".", "",
-           f"Pareto front (size vs accuracy): {e(', '.join(front) or '—')}", "", "## Charts", ""]
+           f"Pareto front (size vs accuracy): {e(', '.join(front) or '—')}", ""]
+    if data.not_converted:
+        md += ["Not converted (so not checked): " + "; ".join(
+            f"{md_code(v['id'])} {e(v['status'])}: {e(v['reason'])}" for v in data.not_converted), ""]
+    md += ["## Charts", ""]
     md += [f"![{e(name)}]({name})" for name in chart_files]
     md += ["", "## Environment", ""] + [f"- {e(k)}: {e(v)}" for k, v in sorted(data.fingerprint.items())]
     return "\n".join(md) + "\n"

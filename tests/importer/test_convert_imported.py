@@ -114,6 +114,16 @@ def test_a_tfmot_recipe_that_cannot_wrap_the_model_is_skipped_with_the_reason(im
     assert entry.status.value == "skipped" and "tfmot qat" in entry.reason and "Rescaling" in entry.reason
     assert not RunDir(run).variant_dir("tflite-qat-int8").exists()
     assert "skipped: tfmot qat" in capsys.readouterr().out
+    # ... and the report says so (the variant is not in the checked table)
+    assert main(["convert", "--run", str(run), "--variants", "tflite-fp32"]) == 0
+    # naming the skipped variant (as `edgekit run --variants` does) checks the others
+    assert main(["check", "--run", str(run), "--latency-runs", "3", "--variants", "tflite-fp32,tflite-qat-int8"]) == 0
+    assert main(["report", "--run", str(run)]) == 0
+    rj = json.loads(RunDir(run).report_json.read_text())
+    assert [v["id"] for v in rj["not_converted"]] == ["tflite-qat-int8"]
+    assert rj["not_converted"][0]["status"] == "skipped" and "tfmot qat" in rj["not_converted"][0]["reason"]
+    html = RunDir(run).report_html.read_text()
+    assert "Not converted, so not checked: <code>tflite-qat-int8</code> skipped: tfmot qat" in html
 
 
 @pytest.mark.parametrize("fmt", ["keras3", "h5"])
