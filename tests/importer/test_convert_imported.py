@@ -150,6 +150,7 @@ def test_golden_kit_has_colour_samples_and_the_preprocessing(fmt, converted, pho
     assert np.array_equal(np.load(run.golden_dir / "inputs.npy"), inputs)
 
 
+@pytest.mark.slow  # a QAT fine-tune: about a minute on 2 cores
 def test_qat_runs_on_an_imported_model_tfmot_can_wrap(imported, tmp_path):
     """The SavedModel's layers are all ones tfmot quantizes: QAT fine-tunes it (on its own pixel mapping)."""
     run = tmp_path / "run"
