@@ -113,3 +113,22 @@ def test_import_is_a_stage(imported, user_models, tmp_path):
     with open(copy_model, "ab") as f:
         f.write(b"\0")
     assert not importer.is_current(run)
+
+
+def test_a_tf_keras_dot_keras_file_imports_too(user_models, photos, tmp_path, imported):
+    """tf_keras' own .keras format (metadata keras_version 2.x): loaded by tf_keras with safe_mode."""
+    import tf_keras
+
+    from edgekit.apps.cli import main
+
+    path = tmp_path / "net.keras"
+    tf_keras.models.load_model(user_models["h5"], compile=False).save(path)
+    from support import colour as C
+
+    run = tmp_path / "run"
+    argv = ["import", "--model", str(path), "--dataset", "folder", "--data-dir", str(photos), "--run", str(run),
+            "--color", "bgr", "--mean", ",".join(map(str, C.MEAN[::-1])), "--std", ",".join(map(str, C.STD[::-1]))]
+    assert main(argv) == 0
+    m = ModelArtifact.read(run)
+    assert m.manifest["source"]["format"] == "tf_keras"
+    assert m.manifest["metrics"]["test_accuracy"] == ModelArtifact.read(imported["h5"]).manifest["metrics"]["test_accuracy"]
