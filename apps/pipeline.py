@@ -163,7 +163,9 @@ def stage_configs(args: argparse.Namespace) -> dict[str, Any]:
 
 def config_inputs(config: Any) -> dict:
     """What of a config decides a stage's output (recorded in pipeline.json)."""
-    return _plain({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in NOT_INPUTS})
+    inputs = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in NOT_INPUTS}
+    content = getattr(config, "content_inputs", None)   # what files the flags name say (convert's recipes)
+    return _plain({**inputs, **(content() if content else {})})
 
 
 # ------------------------------------------------------------------ state
@@ -186,6 +188,12 @@ def _changed(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
+def _summarised(paths: list[str], most: int = 3) -> list[str]:
+    """Changed upstream artifacts for a status line: a few by name, the rest counted."""
+    shown = [f"{p} (from an earlier stage)" for p in paths[:most]]
+    return shown + ([f"{len(paths) - most} more artifacts of earlier stages"] if len(paths) > most else [])
+
+
 def reusable(name: str, run: "RunDir | Path", inputs: dict, state: dict) -> tuple[bool, str]:
     """(reuse?, why) for a stage given its current inputs and the recorded state;
     ``why`` completes "running (…)" or "reused (…)"."""
@@ -196,7 +204,7 @@ def reusable(name: str, run: "RunDir | Path", inputs: dict, state: dict) -> tupl
     old = rec["inputs"]
     if old != inputs:
         changed = _changed(old.get("config") or {}, inputs["config"])
-        changed += [f"{p} (from an earlier stage)" for p in _changed(old.get("upstream") or {}, inputs["upstream"])]
+        changed += _summarised(_changed(old.get("upstream") or {}, inputs["upstream"]))
         return False, f"its inputs changed: {', '.join(changed) or 'the record format'}"
     outputs = rec.get("outputs") or {}
     if not outputs or rundir.stage_outputs(run, name) != outputs:

@@ -11,9 +11,11 @@ calibration and fine-tuning samples.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit import artifacts
 from edgekit.convert import recipe as recipes
 from edgekit.errors import ConfigError
 from edgekit.rundir import RunDir
@@ -62,6 +64,13 @@ class ConvertConfig:
 
     def recipes(self) -> list[recipes.Recipe]:
         return [recipes.load(i, self.recipe_dir) for i in self.variant_ids()]
+
+    def content_inputs(self) -> dict:
+        """What the recipe files say, by id (sha256 of their canonical JSON): ``edgekit
+        run`` records it with the flags, so an edited recipe file reruns convert
+        even though no flag changed."""
+        return {"recipes": {r.id: artifacts.sha256_bytes(json.dumps(r.data, sort_keys=True).encode())
+                            for r in self.recipes()}}
 
     @property
     def variants_dir(self) -> Path:

@@ -38,6 +38,10 @@ TRASH_PREFIX = ".edgekit-old-"
 
 # --------------------------------------------------------------------- hashes
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

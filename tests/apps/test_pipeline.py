@@ -167,3 +167,34 @@ def test_golden_kit_passes_on_litert_outputs_and_catches_wrong_ones(pipeline_run
     expected[3, 7] += 2 * tol
     (failure,) = golden.verify(kit, "tflite-int8", expected)
     assert failure.startswith("sample 0003") and "max abs probability difference" in failure
+
+
+def test_an_edited_recipe_file_reruns_convert(pipeline_run, tmp_path):
+    """The recipes' content is one of convert's recorded inputs: editing a recipe
+    file (same flags, same --recipes folder) is a reason to convert again."""
+    import json as _json
+
+    from edgekit.convert import recipe as recipes
+    from edgekit.convert.config import ConvertConfig
+
+    run_dir, _, _ = pipeline_run
+    rdir = tmp_path / "recipes"
+    rdir.mkdir()
+    for vid in PIPELINE_VARIANTS.split(","):
+        (rdir / f"{vid}.json").write_text(recipes.recipe_files()[vid].read_text())
+    config = ConvertConfig(run_dir, tuple(PIPELINE_VARIANTS.split(",")), recipe_dir=rdir)
+    before = {"config": pipeline.config_inputs(config), "upstream": {}}
+    state = {"convert": {"inputs": before, "outputs": {}}}
+    assert pipeline.reusable("convert", run_dir, before, state)[1] != "its inputs changed: recipes"
+    data = _json.loads((rdir / "coreml-pal4.json").read_text())
+    data["coreml"]["compression"]["nbits"] = 6
+    (rdir / "coreml-pal4.json").write_text(_json.dumps(data))
+    after = {"config": pipeline.config_inputs(config), "upstream": {}}
+    assert pipeline.reusable("convert", run_dir, after, state) == (False, "its inputs changed: recipes")
+
+
+def test_many_changed_upstream_artifacts_are_counted_not_listed():
+    paths = [f"variants/v{i}/variant.json" for i in range(16)]
+    said = pipeline._summarised(paths)
+    assert len(said) == 4 and said[-1] == "13 more artifacts of earlier stages"
+    assert pipeline._summarised(paths[:2]) == [f"{p} (from an earlier stage)" for p in paths[:2]]
