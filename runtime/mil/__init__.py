@@ -12,11 +12,13 @@ not know is refused by name. Its results are labelled ``mil-reference``,
 never ``coreml``: it checks the saved file's semantics, not Apple's runtime.
 
 API: ``load(path) -> Program``; ``Program.input_spec`` (InputSpec: name,
-kind "image"/"tensor", shape (H, W), color_layout, scale, bias),
-``Program.class_labels``, ``Program.op_types``, ``Program.weights()`` (decoded
-const/constexpr values by name, declared dtype) and ``Program.predict(images)``
-with uint8 [N, H, W] pixels or float32 [N, H, W, 1] in [0, 1] (ShapeError
-otherwise). ``SUPPORTED_OPS`` lists the op types it runs. ``MUTATIONS`` are
+kind "image"/"tensor", shape (H, W), channels, color_layout GRAYSCALE/RGB/BGR,
+scale, per-channel bias), ``Program.class_labels``, ``Program.op_types``,
+``Program.weights()`` (decoded const/constexpr values by name, declared dtype)
+and ``Program.predict(images)`` with uint8 pixels [N, H, W, C] in RGB order
+([N, H, W] for grayscale) or float32 [N, H, W, C] in [0, 1] (ShapeError
+otherwise); a BGR program gets the channels reversed, as Core ML does when
+it converts an RGB image for a BGR input. ``SUPPORTED_OPS`` lists the op types it runs. ``MUTATIONS`` are
 test-only switches (``Program(path, _mutation=...)``) that break decoding on
 purpose so tests can show the honesty checks catch them.
 """

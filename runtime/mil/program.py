@@ -32,8 +32,13 @@ from edgekit.runtime.mil.blob import WeightFile, unpack_bits
 # A model.mlmodel (protobuf with weights outside) larger than this is not one
 # of ours; refuse before reading it into memory.
 MAX_MODEL_BYTES = 64 * 1024 * 1024
-# Images per internal chunk: bounds the im2col buffers (~20 MB for the cnn).
+# Images per internal chunk: at most CHUNK, and fewer when one image's
+# largest activation is big, so a chunk's activations stay near CHUNK_BYTES:
+# fresh multi-megabyte temporaries per op cost page faults and cache misses
+# (measured on the 96x96 phone net: 128-image chunks 57 images/s, 8-16
+# image chunks 95-103 images/s; the 28x28 cnn keeps 128).
 CHUNK = 128
+CHUNK_BYTES = 8 * 1024 * 1024
 # Chunks run on this many threads (numpy releases the GIL in its kernels)...
 WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
 # ...each with a single-threaded BLAS: OpenBLAS's own threads on these small
@@ -65,6 +70,12 @@ MUTATIONS = ("bit-order", "ignore-zero-point", "skip-transpose", "no-fp16-roundi
 
 # Ops whose result is exactly representable in fp16 when every float input
 # is: rounding their fp16 outputs again would change nothing, so it is skipped.
+# Ops whose result is a new array (or a view of one nobody else holds): a
+# later in-place op may overwrite it once it is dead (Program._lifetimes).
+FRESH_OUTPUT = frozenset({"conv", "linear", "matmul", "batch_norm", "pad", "concat", "max_pool", "avg_pool",
+                          "softmax", "reduce_mean", "reduce_max", "reduce_sum"}) | frozenset(ops.BINARY) | frozenset(
+    ops.UNARY) | frozenset(ops.ACTIVATIONS)
+
 EXACT_ON_FP16 = frozenset({"relu", "relu6", "max_pool", "reduce_max", "transpose", "reshape", "squeeze",
                            "expand_dims", "concat", "space_to_batch", "batch_to_space", "identity"})
 
@@ -72,23 +83,33 @@ SUPPORTED_OPS = frozenset({
     "const", "constexpr_affine_dequantize", "constexpr_lut_to_dense", "constexpr_sparse_to_dense",
     "constexpr_blockwise_shift_scale", "constexpr_cast", "conv", "max_pool", "avg_pool", "matmul",
     "linear", "softmax", "batch_norm", "reduce_mean", "reduce_max", "reduce_sum", "transpose", "reshape",
-    "squeeze", "expand_dims", "concat", "cast", "space_to_batch", "batch_to_space", "pad", "clip",
-    "leaky_relu", "identity", "classify",
-}) | frozenset(ops.BINARY) | frozenset(ops.UNARY)
+    "squeeze", "expand_dims", "concat", "cast", "space_to_batch", "batch_to_space", "pad",
+    "identity", "classify",
+}) | frozenset(ops.BINARY) | frozenset(ops.UNARY) | frozenset(ops.ACTIVATIONS)
+
+# Core ML image colour spaces the interpreter feeds: channel order of the
+# program's input tensor. ``predict`` takes pixels in RGB order (as a photo,
+# a PIL image or Core ML's own image conversion holds them) and reorders.
+COLOR_CHANNELS = {"GRAYSCALE": 1, "RGB": 3, "BGR": 3}
 
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
-    """What ``predict`` accepts. ``kind`` is "image" (uint8 pixels [N, H, W],
-    or float32 [N, H, W, 1] in [0, 1]) or "tensor" (float32 of ``shape`` with
-    any leading batch). ``scale``/``bias`` are the preprocessing the converter
-    put in the program (pixel * scale + bias), for reporting."""
+    """What ``predict`` accepts. ``kind`` is "image" (uint8 pixels
+    [N, H, W, C] in RGB order, [N, H, W] for grayscale, or float32
+    [N, H, W, C] in [0, 1]) or "tensor" (float32 of ``shape`` with any leading
+    batch). ``shape`` is (H, W) for images; ``channels`` is C (1 for
+    GRAYSCALE, 3 for RGB and BGR); ``color_layout`` is the channel order the
+    program sees. ``scale``/``bias`` are the preprocessing the converter put in
+    the program (pixel * scale + bias; ``bias`` one value per channel, in the
+    program's channel order), for reporting."""
     name: str
     kind: str
     shape: tuple[int, ...]
     color_layout: str | None
     scale: float | None
-    bias: float | None
+    bias: tuple[float, ...] | None
+    channels: int = 1
 
 
 @dataclasses.dataclass
@@ -233,10 +254,12 @@ class Program:
         self._decode_constants()
         self._steps = [op for op in self._ops if op.name not in self._consts]
         self._already_fp16 = self._fp16_exact_steps()
+        self._free_after, self._in_place = self._lifetimes()
         # what the ops compute with: fp16 constants widened once (exactly) to float32
         self._env0 = {k: (v.astype(np.float32) if v.dtype == np.float16 else v) for k, v in self._consts.items()}
         self.class_labels = self._find_labels()
         self.input_spec = self._make_input_spec(spec)
+        self.chunk = self._chunk_size()
 
     # ----------------------------------------------------------- parsing
 
@@ -370,6 +393,32 @@ class Program:
                 exact.add(op.name)
         return exact
 
+    def _lifetimes(self) -> tuple[list[tuple[str, ...]], set[str]]:
+        """Per step, the vars no later step reads (``_run`` drops them, so a
+        chunk's memory is reused while warm instead of growing by every
+        activation), and the steps that may write their result over their
+        dying ``x`` (IN_PLACE ops whose ``x`` was made fresh by one of
+        FRESH_OUTPUT, so no other live value is a view of its memory, and is
+        not a block output)."""
+        reads = [{v for items in op.args.values() for kind, v in items if kind == "var"} for op in self._steps]
+        keep = set(self._outputs) | set(self._consts)
+        last: dict[str, int] = {}
+        for i, names in enumerate(reads):
+            for v in names:
+                last[v] = i
+        free: list[list[str]] = [[] for _ in self._steps]
+        for v, i in last.items():
+            if v not in keep:
+                free[i].append(v)
+        producer = {op.name: op.type for op in self._steps}
+        in_place = set()
+        for i, op in enumerate(self._steps):
+            xs = [v for kind, v in op.args.get("x", []) if kind == "var"]
+            if (op.type in ops.IN_PLACE and len(xs) == 1 and last.get(xs[0]) == i and xs[0] not in keep
+                    and producer.get(xs[0]) in FRESH_OUTPUT):
+                in_place.add(op.name)
+        return [tuple(f) for f in free], in_place
+
     def _find_labels(self) -> list | None:
         for op in self._ops:
             if op.type == "classify":
@@ -384,30 +433,54 @@ class Program:
         var = self._func_inputs[name]
         if desc is None:
             raise ModelFileError(self.package, f"input {name!r} is not described in the model")
-        scale = bias = None
-        for op in self._ops:  # the converter's ImageType preprocessing: mul then add on the input
-            if op.type in ("mul", "add") and any(k == "var" and v in (name, f"{name}__scaled__") for k, v in op.args.get("x", [])):
-                const = [self._consts.get(v) for k, v in op.args.get("y", []) if k == "var"]
-                if const and const[0] is not None and np.size(const[0]) == 1:
-                    if op.type == "mul":
-                        scale = float(np.asarray(const[0]).reshape(()))
-                    else:
-                        bias = float(np.asarray(const[0]).reshape(()))
         kind = desc.type.WhichOneof("Type")
         if kind == "imageType":
             from coremltools.proto import FeatureTypes_pb2
             layout = FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(desc.type.imageType.colorSpace)
-            if layout != "GRAYSCALE":
-                raise ModelFileError(self.package, f"image input with color layout {layout}: the mil-reference interpreter runs grayscale images only")
+            if layout not in COLOR_CHANNELS:
+                raise ModelFileError(self.package, f"image input with color layout {layout}: the mil-reference interpreter runs GRAYSCALE, RGB and BGR images")
+            c = COLOR_CHANNELS[layout]
             h, w = desc.type.imageType.height, desc.type.imageType.width
-            if var.shape != (1, 1, h, w):
-                raise ModelFileError(self.package, f"image input declared {h}x{w} but the program takes {var.shape}")
-            return InputSpec(name, "image", (h, w), layout, 1.0 if scale is None else scale, 0.0 if bias is None else bias)
+            if var.shape != (1, c, h, w):
+                raise ModelFileError(self.package, f"{layout} image input declared {h}x{w} but the program takes {var.shape}")
+            scale, bias = self._image_preprocessing(name, c)
+            return InputSpec(name, "image", (h, w), layout, scale, bias, c)
         if kind == "multiArrayType":
             if var.dtype != "fp32" or not var.shape or None in var.shape:
                 raise ModelFileError(self.package, f"tensor input {name!r} of type {var.dtype} {var.shape} is not supported")
             return InputSpec(name, "tensor", tuple(var.shape), None, None, None)
         raise ModelFileError(self.package, f"input {name!r} of kind {kind} is not supported by the mil-reference interpreter")
+
+    def _image_preprocessing(self, name: str, channels: int) -> tuple[float, tuple[float, ...]]:
+        """The converter's ImageType preprocessing as the program holds it:
+        ``mul`` by a scalar scale, then ``add`` of a scalar or per-channel
+        [1, C, 1, 1] bias (either may be absent). Only read for reporting: the
+        program's own ops apply it."""
+        scale, bias = 1.0, (0.0,) * channels
+        current = name
+        for op in self._steps:
+            xs = [v for k, v in op.args.get("x", []) if k == "var"]
+            if op.type not in ("mul", "add") or xs != [current]:
+                continue
+            ys = [self._consts.get(v) if k == "var" else v for k, v in op.args.get("y", [])]
+            if not ys or ys[0] is None:
+                break
+            y = np.asarray(ys[0], np.float64).reshape(-1)
+            if op.type == "mul" and y.size == 1 and current == name:
+                scale = float(y[0])
+            elif op.type == "add" and y.size in (1, channels):
+                bias = tuple(float(b) for b in np.broadcast_to(y, (channels,)))
+                break
+            else:
+                break
+            current = op.name
+        return scale, bias
+
+    def _chunk_size(self) -> int:
+        """Images per chunk (see CHUNK_BYTES), from the declared batch-1 shapes."""
+        largest = max((math.prod(var.shape) * 4 for op in self._steps for _, var in op.outputs
+                       if var.shape and None not in var.shape), default=0)
+        return max(1, min(CHUNK, CHUNK_BYTES // max(largest, 1)))
 
     # ------------------------------------------------------------ public
 
@@ -424,7 +497,7 @@ class Program:
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities float32 [N, C] (class-label order) for a batch."""
         x = self._prepare(images)
-        chunks = [x[i:i + CHUNK] for i in range(0, x.shape[0], CHUNK)]
+        chunks = [x[i:i + self.chunk] for i in range(0, x.shape[0], self.chunk)]
         with _single_threaded_blas():
             if len(chunks) > 1 and WORKERS > 1:
                 from concurrent.futures import ThreadPoolExecutor
@@ -482,42 +555,55 @@ class Program:
             raise ShapeError("images", f"expected a numpy array, got {type(images).__name__}")
         if spec.kind == "image":
             h, w = spec.shape
+            c = spec.channels
+            if c == 1 and images.ndim == 3 and images.dtype == np.uint8:
+                images = images[..., None]  # grayscale pixels may come without a channel axis
+            shape = f"[N, {h}, {w}]" if c == 1 else f"[N, {h}, {w}, {c}]"
             if images.dtype == np.uint8:
-                if images.ndim != 3 or images.shape[1:] != (h, w):
-                    raise ShapeError("images", f"uint8 images must be [N, {h}, {w}], got {list(images.shape)}")
+                if images.ndim != 4 or images.shape[1:] != (h, w, c):
+                    raise ShapeError("images", f"uint8 images must be {shape}, got {list(images.shape)}")
                 pixels = images.astype(np.float32)
             elif images.dtype == np.float32:
-                if images.ndim != 4 or images.shape[1:] != (h, w, 1):
-                    raise ShapeError("images", f"float32 images must be [N, {h}, {w}, 1], got {list(images.shape)}")
+                if images.ndim != 4 or images.shape[1:] != (h, w, c):
+                    raise ShapeError("images", f"float32 images must be [N, {h}, {w}, {c}], got {list(images.shape)}")
                 if not np.isfinite(images).all() or images.min(initial=0) < 0 or images.max(initial=0) > 1:
                     raise ShapeError("images", "float32 images must hold values in [0, 1] (pixels / 255)")
                 # the Core ML image input takes pixel values 0..255
-                pixels = images[..., 0] * np.float32(255)
+                pixels = images * np.float32(255)
             else:
                 raise ShapeError("images", f"dtype {images.dtype} is neither uint8 pixels nor float32 in [0, 1]")
-            x = pixels[:, None, :, :]
-        else:
-            if images.dtype != np.float32 or images.shape[1:] != spec.shape[1:]:
-                raise ShapeError("images", f"expected float32 [N, {', '.join(map(str, spec.shape[1:]))}], got {images.dtype} {list(images.shape)}")
-            x = images
-        if x.shape[0] == 0:
+            if spec.color_layout == "BGR":  # pixels come in RGB order; the program reads B, G, R
+                pixels = np.ascontiguousarray(pixels[..., ::-1])
+            if pixels.shape[0] == 0:
+                raise ShapeError("images", "empty batch")
+            # NCHW view of the NHWC pixels: the first conv reads them channels-last without a copy
+            return pixels.transpose(0, 3, 1, 2)
+        if images.dtype != np.float32 or images.shape[1:] != spec.shape[1:]:
+            raise ShapeError("images", f"expected float32 [N, {', '.join(map(str, spec.shape[1:]))}], got {images.dtype} {list(images.shape)}")
+        if images.shape[0] == 0:
             raise ShapeError("images", "empty batch")
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return np.ascontiguousarray(images, dtype=np.float32)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
         env: dict[str, Any] = dict(self._env0)
         env[self._input_name] = x
         result = None
-        for op in self._steps:
+        for op, dead in zip(self._steps, self._free_after):
             try:
                 values = {k: (env[v] if kind == "var" else v) for k, items in op.args.items()
                           for kind, v in items[:1]}
                 lists = {k: [env[v] if kind == "var" else v for kind, v in items] for k, items in op.args.items()}
             except KeyError as e:  # a damaged program names a variable nothing defines
                 raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} reads {e}, which no earlier op or constant defines") from None
+            for v in dead:
+                del env[v]
             try:
-                out = self._execute(op, values, lists, n)
+                out = None
+                if op.name in self._in_place:
+                    out = ops.in_place(op.type, values)
+                if out is None:
+                    out = self._execute(op, values, lists, n)
             except KeyError as e:
                 raise ModelFileError(self.package, f"op '{op.type}' {op.name!r} lacks its required input {e}") from None
             except (ValueError, IndexError, TypeError, NotImplementedError) as e:
@@ -544,6 +630,8 @@ class Program:
         if var.dtype == "fp16":
             if self._mutation == "no-fp16-rounding" or op.name in self._already_fp16:
                 return out
+            if op.type in FRESH_OUTPUT and out.dtype == np.float32 and out.flags.writeable:
+                return ops.round_f16_in_place(out)  # nobody else holds this array
             return ops.round_f16(out.astype(np.float32, copy=False))
         if var.dtype == "fp32":
             return out.astype(np.float32, copy=False)
@@ -602,11 +690,9 @@ class Program:
             return ops.batch_to_space(v["x"], v["block_shape"], v["crops"])
         if t == "pad":
             return ops.pad_op(v["x"], v["pad"], v.get("mode", "constant"), v.get("constant_val", 0.0))
-        if t == "clip":
-            return np.clip(v["x"], v["alpha"], v["beta"])
-        if t == "leaky_relu":
-            x = v["x"]
-            return np.where(x >= 0, x, x * np.float32(v.get("alpha", 0.01)))
+        if t in ops.ACTIVATIONS:
+            fn, params = ops.ACTIVATIONS[t]
+            return fn(v["x"], *(v[p] for p in params))
         if t == "identity":
             return v["x"]
         if t == "classify":

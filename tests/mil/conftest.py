@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import edgekit  # noqa: F401  (selects tf_keras before TensorFlow loads)
+from support.mil_colour import COLOUR_SIZE, build_colour, convert_colour, set_batch_norm_statistics
 
 MNIST = Path(edgekit.__file__).resolve().parent.parent / "data" / "mnist"
 LABELS = [str(i) for i in range(10)]
@@ -154,3 +155,64 @@ def mobile_package(mobile_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("mil-mobile") / "mobile.mlpackage"
     convert(mobile_model, path, "fp32", "iOS15")
     return path
+
+
+# ------------------------------------------------------------------ colour
+
+@pytest.fixture(scope="session")
+def colour_pixels():
+    """(uint8 RGB [240, 32, 32, 3], labels): smooth colour blobs plus noise,
+    seeded; the label is the dominant channel (0-2), or 3/4 for dark/bright
+    images, so colour order decides it."""
+    rng = np.random.default_rng(7)
+    n = 240
+    yy, xx = np.mgrid[0:COLOUR_SIZE, 0:COLOUR_SIZE] / COLOUR_SIZE
+    wave = 0.6 + 0.4 * np.sin(6 * xx[None, ..., None] * rng.uniform(0.5, 2, (n, 1, 1, 3)) + 4 * yy[None, ..., None])
+    base = rng.uniform(0, 255, (n, 1, 1, 3)) * wave
+    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    means = pixels.reshape(n, -1, 3).mean(1)
+    labels = means.argmax(1)
+    labels[means.mean(1) < 70] = 3
+    labels[means.mean(1) > 150] = 4
+    return pixels, labels
+
+
+@pytest.fixture(scope="session")
+def colour_model(colour_pixels):
+    """build_colour trained for a few epochs on colour_pixels fed in BGR
+    order (so its answers depend on the input and on the channel order),
+    starting from random batch-norm statistics; the moving statistics end up
+    those of the data (far from mean 0, variance 1, as test_colour checks)."""
+    import tf_keras as keras
+
+    from support.mil_colour import keras_colour_input
+
+    keras.utils.set_random_seed(3)
+    model = build_colour(keras)
+    set_batch_norm_statistics(keras, model, 3)
+    for layer in model.layers:  # moving statistics follow the batches within these few steps
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.5
+    pixels, labels = colour_pixels
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(keras_colour_input(pixels, "bgr"), labels, epochs=8, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def colour_packages(colour_model, tmp_path_factory):
+    """{"bgr-fp32", "rgb-fp32", "bgr-fp16", "bgr-pal4"}: the colour model converted."""
+    root = tmp_path_factory.mktemp("mil-colour")
+    out: dict[str, Path] = {}
+    for layout in ("BGR", "RGB"):
+        key = f"{layout.lower()}-fp32"
+        convert_colour(colour_model, root / f"{key}.mlpackage", layout, "fp32", "iOS15")
+        out[key] = root / f"{key}.mlpackage"
+    ml = convert_colour(colour_model, root / "bgr-fp16.mlpackage", "BGR", "fp16", "iOS16")
+    out["bgr-fp16"] = root / "bgr-fp16.mlpackage"
+    import coremltools.optimize.coreml as cto
+
+    cfg = cto.OpPalettizerConfig(mode="kmeans", nbits=4, weight_threshold=64)  # the small net's convs too
+    cto.palettize_weights(ml, cto.OptimizationConfig(cfg)).save(str(root / "bgr-pal4.mlpackage"))
+    out["bgr-pal4"] = root / "bgr-pal4.mlpackage"
+    return out

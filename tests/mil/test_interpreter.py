@@ -68,7 +68,7 @@ def test_api(cnn_packages):
     prog = mil.load(cnn_packages["pal4-iOS18"])
     spec = prog.input_spec
     assert (spec.name, spec.kind, spec.shape, spec.color_layout) == ("image", "image", (28, 28), "GRAYSCALE")
-    assert spec.scale == pytest.approx(1 / 255) and spec.bias == 0.0
+    assert spec.scale == pytest.approx(1 / 255) and spec.bias == (0.0,) and spec.channels == 1
     assert prog.class_labels == [str(i) for i in range(10)]
     assert {"conv", "max_pool", "linear", "softmax", "classify", "constexpr_lut_to_dense"} <= set(prog.op_types)
     w = prog.weights()
