@@ -246,6 +246,7 @@ class CoreMLBackend(Backend):
             raise ModelFileError(self.path, f"expected one input, found {len(desc.input)}")
         self._input = desc.input[0]
         self._is_image = self._input.type.WhichOneof("Type") == "imageType"
+        self._bgr = self._is_image and self._input.type.imageType.colorSpace == 30  # ImageFeatureType.BGR
         self._probs_name = desc.predictedProbabilitiesName or desc.output[0].name
         self.class_names = [str(c) for c in class_names]
         self.image_shape = tuple(int(v) for v in image_shape)
@@ -257,6 +258,8 @@ class CoreMLBackend(Backend):
             pixels = to_pixels(x, self.pixels)
             if pixels.shape[-1] == 1:
                 pixels = pixels[..., 0]       # 2-D uint8: mode "L"
+            elif self._bgr:                   # x is in the model's B, G, R order; a PIL image is RGB
+                pixels = np.ascontiguousarray(pixels[..., ::-1])
             batch = [{self._input.name: Image.fromarray(p)} for p in pixels]
         else:
             batch = [{self._input.name: xi[None]} for xi in x]
@@ -294,7 +297,7 @@ class MilReferenceBackend(Backend):
 
         self._program = mil.load(self.path)  # raises ModelFileError for a corrupt package
         spec = self._program.input_spec
-        self.image_shape = (*spec.shape, 1) if spec.kind == "image" else tuple(int(d) for d in spec.shape[1:])
+        self.image_shape = (*spec.shape, spec.channels) if spec.kind == "image" else tuple(int(d) for d in spec.shape[1:])
         self.pixels = pixels or PixelMapping.from_range(0.0, 1.0, self.image_shape[-1])
         names = [str(c) for c in class_names]
         labels = self._program.class_labels
@@ -311,8 +314,15 @@ class MilReferenceBackend(Backend):
             # an image input takes pixels (the program applies its own mapping); the
             # interpreter also takes pixel / 255 floats as they are (no rounding)
             feed = x
-            if self._program.input_spec.kind == "image" and self.pixels != _UNIT:
-                feed = to_pixels(x, self.pixels)[..., 0]
+            spec = self._program.input_spec
+            if spec.kind == "image" and self.pixels != _UNIT:
+                feed = to_pixels(x, self.pixels)
+                if spec.channels == 1:
+                    feed = feed[..., 0]
+            if spec.color_layout == "BGR":
+                # x is in the program's channel order; the interpreter takes RGB
+                # pixels (as Core ML takes an RGB image) and reverses them itself
+                feed = np.ascontiguousarray(feed[..., ::-1])
             out = self._program.predict(feed)
         except NotImplementedError as e:
             raise ModelFileError(self.path, f"mil-reference cannot run this program: {e}") from None

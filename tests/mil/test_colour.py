@@ -109,3 +109,17 @@ def test_palettized_colour_runs(colour_model, colour_packages, pixels):
 def test_bad_colour_inputs_are_shape_errors(colour_packages, bad, match):
     with pytest.raises(ShapeError, match=match):
         mil.load(colour_packages["rgb-fp32"]).predict(bad)
+
+
+def test_mil_reference_backend_feeds_a_bgr_program_in_its_order(colour_model, colour_packages, pixels):
+    """The checker's backend gets the Keras model's inputs (B, G, R order,
+    mean/std normalised) and must give the BGR program the same image."""
+    from edgekit.rundir import PixelMapping
+    from edgekit.runtime import backends
+
+    mapping = PixelMapping.from_mean_std(BGR_MEAN, [STD] * 3)
+    x = keras_colour_input(pixels, "bgr")
+    backend = backends.MilReferenceBackend(colour_packages["bgr-fp32"], ["a", "b", "c", "d", "e"], pixels=mapping)
+    assert backend.image_shape == (32, 32, 3)
+    got = backend.predict(x)
+    assert np.abs(got - _keras(colour_model, pixels, "bgr")).max() <= FP32_ATOL
