@@ -42,13 +42,73 @@ class NotApplicable(Exception):
     imported model): the recipe is skipped with this reason, not failed."""
 
 
-def _wrap(method: str, fn, model, **kwargs):
-    """tfmot's wrapper of ``model``; a model tfmot refuses is NotApplicable."""
+_TFMOT_ERRORS = (ValueError, RuntimeError, TypeError, KeyError, NotImplementedError)
+
+
+def _first(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
+
+
+def _wrap(method: str, fn, model, record: dict, **kwargs):
+    """tfmot's wrapper of ``model``. When tfmot refuses the whole model (a layer
+    it has no rule for, e.g. an imported model's Rescaling or hard-swish
+    Multiply), the layers it does handle are wrapped one by one, as tfmot's
+    guide does for such models, and the others stay float (``record["partial"]``
+    names them); a model even that fails for is NotApplicable."""
     try:
         return fn(model, **kwargs)
-    except (ValueError, RuntimeError, TypeError, KeyError, NotImplementedError) as e:
-        text = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
-        raise NotApplicable(f"tfmot {method} does not support this model ({text})") from None
+    except _TFMOT_ERRORS as e:
+        whole = _first(e)
+    try:
+        wrapped, left = _wrap_layers(method, model, **kwargs)
+    except _TFMOT_ERRORS as e:
+        raise NotApplicable(f"tfmot {method} does not support this model ({whole}; layer by layer: "
+                            f"{_first(e)})") from None
+    if not [n for n in wrapped.layers if n.name not in left and hasattr(n, "layer")]:
+        raise NotApplicable(f"tfmot {method} does not support this model ({whole}) and no layer of it can be "
+                            "wrapped alone")
+    record["partial"] = {"whole_model_refused": whole, "left_float": left}
+    return wrapped
+
+
+def _wrap_layers(method: str, model, **kwargs):
+    """(the model with every layer tfmot supports wrapped, names of those left alone)."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
+
+    L = keras.layers
+    left: list[str] = []
+    if method == "qat":
+        from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import \
+            default_8bit_quantize_registry as registry
+
+        reg = registry.Default8BitQuantizeRegistry()
+        q = tfmot.quantization.keras
+
+        def annotate(layer):
+            # batch norm has no rule of its own: quantize_apply folds it into the conv before it
+            if isinstance(layer, L.BatchNormalization) or reg.supports(layer):
+                return q.quantize_annotate_layer(layer)
+            left.append(layer.name)
+            return layer
+
+        annotated = keras.models.clone_model(model, clone_function=annotate)
+        with q.quantize_scope():
+            return q.quantize_apply(annotated), left
+    kernels = (L.Conv2D, L.DepthwiseConv2D, L.Dense)
+    if method == "prune":
+        wrap = lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer, **kwargs)  # noqa: E731
+    else:
+        wrap = lambda layer: tfmot.clustering.keras.cluster_weights(layer, **kwargs)  # noqa: E731
+
+    def one(layer):
+        if isinstance(layer, kernels):
+            return wrap(layer)
+        if layer.weights and not isinstance(layer, L.BatchNormalization):   # tfmot never prunes/clusters BN
+            left.append(layer.name)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=one), left
 
 
 @dataclass(frozen=True)
@@ -150,7 +210,7 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
                     "train_images_available": int(n_all), "steps": int(steps), "learning_rate": float(lr),
                     "batch_size": int(bs), "seed": int(seed)}
     if method == "qat":
-        wrapped = _wrap(method, tfmot.quantization.keras.quantize_model, base)
+        wrapped = _wrap(method, tfmot.quantization.keras.quantize_model, base, record)
         record["activation_ranges_seeded"] = _seed_activation_ranges(wrapped, base, x[:CALIBRATION_IMAGES])
     elif method == "prune":
         sp = tfmot.sparsity.keras
@@ -162,14 +222,14 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
                                           begin_step=0, end_step=end, frequency=freq)
         else:
             schedule = sp.ConstantSparsity(spec["target_sparsity"], begin_step=0, frequency=freq)
-        wrapped = _wrap(method, sp.prune_low_magnitude, base, pruning_schedule=schedule)
+        wrapped = _wrap(method, sp.prune_low_magnitude, base, record, pruning_schedule=schedule)
         callbacks.append(sp.UpdatePruningStep())
         record.update(target_sparsity=spec["target_sparsity"], schedule=spec["schedule"],
                       schedule_end_step=int(end), schedule_frequency=int(freq))
     else:
         cl = tfmot.clustering.keras
         init = getattr(cl.CentroidInitialization, spec["init"].upper())
-        wrapped = _wrap(method, cl.cluster_weights, base, number_of_clusters=spec["clusters"],
+        wrapped = _wrap(method, cl.cluster_weights, base, record, number_of_clusters=spec["clusters"],
                         cluster_centroids_init=init)
         record.update(clusters=spec["clusters"], init=spec["init"])
 

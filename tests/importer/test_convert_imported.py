@@ -104,14 +104,23 @@ def test_mil_reference_runs_the_colour_program(converted):
     assert float(np.max(np.abs(got - want))) <= 1e-4
 
 
-def test_a_tfmot_recipe_that_cannot_wrap_the_model_is_skipped_with_the_reason(imported, tmp_path, capsys):
-    """The Keras 3 model's Rescaling layer is one tfmot's QAT does not quantize:
-    the recipe is skipped (exit 0, not a failure), its reason in the index and the table."""
+def test_a_tfmot_recipe_that_cannot_wrap_the_model_is_skipped_with_the_reason(imported, tmp_path, capsys,
+                                                                             monkeypatch):
+    """When tfmot refuses the model whole and layer by layer (here: made to, since
+    every fixture has layers it wraps), the recipe is skipped (exit 0, not a
+    failure), its reason in the index, the table and the report."""
+    from edgekit.convert import finetune
+
+    def refuse(method, model, **kwargs):
+        raise ValueError("Layer hs:<class 'Multiply'> is not supported")
+
+    monkeypatch.setattr(finetune, "_wrap_layers", refuse)
     run = tmp_path / "run"
     shutil.copytree(imported["keras3"], run)
     assert main(["convert", "--run", str(run), "--variants", "tflite-qat-int8", "--finetune-limit", "32"]) == 0
+    monkeypatch.undo()
     entry = VariantIndex.read(run).entries["tflite-qat-int8"]
-    assert entry.status.value == "skipped" and "tfmot qat" in entry.reason and "Rescaling" in entry.reason
+    assert entry.status.value == "skipped" and "tfmot qat" in entry.reason and "Multiply" in entry.reason
     assert not RunDir(run).variant_dir("tflite-qat-int8").exists()
     assert "skipped: tfmot qat" in capsys.readouterr().out
     # ... and the report says so (the variant is not in the checked table)
@@ -151,12 +160,21 @@ def test_golden_kit_has_colour_samples_and_the_preprocessing(fmt, converted, pho
 
 
 @pytest.mark.slow  # a QAT fine-tune: about a minute on 2 cores
-def test_qat_runs_on_an_imported_model_tfmot_can_wrap(imported, tmp_path):
-    """The SavedModel's layers are all ones tfmot quantizes: QAT fine-tunes it (on its own pixel mapping)."""
+@pytest.mark.parametrize("fmt", ["saved_model", "keras3"])
+def test_qat_and_pruning_run_on_imported_models(fmt, imported, tmp_path):
+    """The SavedModel's layers are all ones tfmot wraps; the Keras 3 model's
+    hard-swish (Rescaling + Multiply) is not, so those layers stay float and
+    the rest is wrapped layer by layer (recorded). Both fine-tune on their own
+    pixel mapping."""
     run = tmp_path / "run"
-    shutil.copytree(imported["saved_model"], run)
-    assert main(["convert", "--run", str(run), "--variants", "tflite-qat-int8", "--finetune-limit", "64"]) == 0
-    entry = VariantIndex.read(run).entries["tflite-qat-int8"]
-    assert entry.status.value == "ok", entry.reason
-    v = json.loads(RunDir(run).variant_manifest("tflite-qat-int8").read_text())
-    assert v["finetune"]["method"] == "qat" and v["finetune"]["val_accuracy"] > 0.5
+    shutil.copytree(imported[fmt], run)
+    assert main(["convert", "--run", str(run), "--variants", "tflite-qat-int8,tflite-pruned-int8",
+                 "--finetune-limit", "96"]) == 0
+    for vid in ("tflite-qat-int8", "tflite-pruned-int8"):
+        entry = VariantIndex.read(run).entries[vid]
+        assert entry.status.value == "ok", entry.reason
+        ft = json.loads(RunDir(run).variant_manifest(vid).read_text())["finetune"]
+        if fmt == "keras3" and vid == "tflite-qat-int8":
+            assert "dw1_act_hswish" in ft["partial"]["left_float"]
+        elif fmt == "saved_model":
+            assert "partial" not in ft
