@@ -17,7 +17,9 @@ manifest.json (dataset hashes, resolved config, test/val accuracy, confusion
 matrix), plots/ and tensorboard/ (training curves, embedding projector).
 
 Models:   linear (softmax regression), cnn (the TensorFlow Layers-API tutorial
-          net), deep (Deep MNIST), mobile (depthwise-separable, for phones).
+          net), deep (Deep MNIST), mobile (depthwise-separable, for phones),
+          phone (inverted residuals for colour photos, trained in RGB: a folder's
+          colour is kept, grayscale data gets three equal channels; --image-size 96).
 Datasets: mnist (bundled), fashion-mnist (apt-get install dataset-fashion-mnist),
           idx (--data-dir with the four IDX files), folder (--data-dir with one
           subfolder of PNG/JPEG images per class; train/ and test/ if present).

@@ -29,6 +29,7 @@ class Model(str, enum.Enum):
     cnn = "cnn"
     deep = "deep"
     mobile = "mobile"
+    phone = "phone"
 
 
 class DatasetName(str, enum.Enum):
@@ -78,7 +79,16 @@ MODEL_DEFAULTS = {
     "cnn": ModelDefaults(epochs=2, batch_size=64, learning_rate=2e-3, shift=0, patience=3, max_epochs=32),
     "deep": ModelDefaults(epochs=8, batch_size=128, learning_rate=2e-3, shift=2, patience=3, max_epochs=64),
     "mobile": ModelDefaults(epochs=10, batch_size=128, learning_rate=5e-3, shift=2, patience=4, max_epochs=80),
+    # phone: colour photos (edgekit train --model phone --dataset folder --image-size 96);
+    # batch norm takes the higher rate, 4-pixel shifts are a few percent of a photo
+    "phone": ModelDefaults(epochs=10, batch_size=64, learning_rate=5e-3, shift=4, patience=4, max_epochs=80),
 }
+
+
+# Zoo models made for colour photos: trained on RGB unless ``color`` says
+# otherwise (a grayscale dataset is then given three equal channels).
+COLOR_MODELS = ("phone",)
+TRAIN_COLORS = ("grayscale", "rgb")
 
 
 def _enum(cls, value, flag):
@@ -118,6 +128,8 @@ class TrainConfig:
     augment_shift: int | None = None
     early_stopping: bool = True
     image_size: int = 28
+    color: str | None = None   # "grayscale" | "rgb"; None: the model's (COLOR_MODELS: rgb, else grayscale); no flag:
+                               # `edgekit run` shares train's flags with import's --color
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass normalisation
@@ -145,12 +157,19 @@ class TrainConfig:
         _positive_int(self.val_size, "--val-size", minimum=0)
         _positive_int(self.augment_shift, "--augment-shift", minimum=0)
         _positive_int(self.image_size, "--image-size", allow_none=False, minimum=4)
+        if self.color is not None and self.color not in TRAIN_COLORS:
+            raise ConfigError("color", f"unknown colour {self.color!r}; choose one of {', '.join(TRAIN_COLORS)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise ConfigError("--seed", f"must be an integer in [0, 2^31), got {self.seed!r}")
         lr = self.learning_rate
         if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
                                or not math.isfinite(lr) or not 0 < lr < 1):
             raise ConfigError("--learning-rate", f"must be a number in (0, 1), got {lr!r}")
+
+    @property
+    def input_color(self) -> str:
+        """The colour the model is trained in: ``color``, else the model's own."""
+        return self.color or ("rgb" if self.model.value in COLOR_MODELS else "grayscale")
 
     @property
     def defaults(self) -> ModelDefaults:

@@ -252,7 +252,7 @@ class DistributionPlan:
 
         def dataset_fn(ctx):
             self._pipeline_ids = (ctx.num_input_pipelines, ctx.input_pipeline_id)
-            x_t, y_t = tf.constant(x[..., None]), tf.constant(y)
+            x_t, y_t = tf.constant(x[..., None] if x.ndim == 3 else x), tf.constant(y)
             noise = tf.data.Dataset.random(seed=seed + ctx.input_pipeline_id)
 
             def load(i, r):
@@ -260,7 +260,7 @@ class DistributionPlan:
                 if shift:
                     padded = tf.pad(img, [[shift, shift], [shift, shift], [0, 0]])
                     s = tf.stack([tf.cast(r % (2**31), tf.int32), tf.constant(seed, tf.int32)])
-                    img = tf.image.stateless_random_crop(padded, [h, w, 1], seed=s)
+                    img = tf.image.stateless_random_crop(padded, [h, w, 1 if x.ndim == 3 else x.shape[3]], seed=s)
                 return tf.cast(img, tf.float32) / 255.0, tf.gather(y_t, i)
 
             ds = tf.data.Dataset.zip((indices(ctx), noise)).map(load, num_parallel_calls=tf.data.AUTOTUNE,

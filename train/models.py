@@ -1,7 +1,8 @@
 """The model zoo: a name, an input shape and a class count in, a tf_keras model out.
 
 Every model follows the I/O convention of docs/ARTIFACTS.md: one input
-named ``image`` (float32 ``[batch, H, W, 1]`` in [0, 1]) and a final softmax
+named ``image`` (float32 ``[batch, H, W, C]``, C = 1 or 3, H and W from the
+data, values as the recorded preprocessing maps pixels) and a final softmax
 layer named ``probabilities``. Layer names are stable, so later stages and
 plots can find ``conv1`` or the ``features`` (penultimate) layer by name.
 Only layers that TFLite, tfmot (quantize/prune/cluster) and coremltools all
@@ -15,6 +16,18 @@ handle are used: no Lambda, no custom layers, no SeparableConv2D.
 - ``mobile``: for phones: a conv stem and depthwise-separable blocks
   (DepthwiseConv2D + 1x1 Conv2D, each with batch norm and ReLU), global
   average pooling; about a tenth of ``cnn``'s parameters.
+- ``phone``: for colour photos on phones (MobileNetV2's design, scaled down):
+  a stride-2 conv stem, inverted residual blocks (1x1 expansion, 3x3
+  depthwise, linear 1x1 projection, each with batch norm, ReLU6 after the
+  first two, a residual Add where the shape allows), a 1x1 head conv,
+  global average pooling, dropout and the dense head. Four stride-2 steps
+  (96x96 -> 6x6) keep its cost low at photo sizes; about 0.1 M parameters.
+  ReLU6 rather than hard-swish: tfmot's quantize registry has no Multiply,
+  so a hard-swish network could not get the QAT recipe.
+
+``cnn`` and ``deep`` flatten their last feature map, so their dense layer
+grows with H x W (``cnn`` at 96x96x3: 2.7 M parameters); ``mobile`` and
+``phone`` pool globally and do not.
 
 ``load_model(model_dir, manifest)`` loads a trained model's ``.keras`` file
 safely (``safe_mode=True``, no custom objects) after checking its sha256.
@@ -28,7 +41,7 @@ from edgekit import quiet
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
 from edgekit.rundir import INPUT_NAME, MODEL_MANIFEST, OUTPUT_NAME
 
-MODELS = ("linear", "cnn", "deep", "mobile")
+MODELS = ("linear", "cnn", "deep", "mobile", "phone")
 # The penultimate layer whose activations the projector export shows.
 FEATURES_LAYER = "features"
 
@@ -92,7 +105,54 @@ def _mobile(keras, inp, num_classes):
     return _head(keras, x, num_classes)
 
 
-_BUILDERS = {"linear": _linear, "cnn": _cnn, "deep": _deep, "mobile": _mobile}
+# phone: (expansion, output channels, repeats, first stride) per stage, as
+# MobileNetV2's table; the first block of a stage may change shape, the
+# repeats add a residual.
+PHONE_STAGES = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 48, 2, 2), (4, 64, 1, 1))
+PHONE_STEM, PHONE_HEAD = 16, 192
+
+
+def _phone(keras, inp, num_classes):
+    L = keras.layers
+
+    def bn(x, name):
+        # momentum 0.9: the moving statistics inference uses catch up within
+        # ~50 steps, so a folder of a few hundred photos trains too (0.99
+        # left them at their initial values after 10 short epochs: chance accuracy)
+        return L.BatchNormalization(momentum=0.9, name=name)(x)
+
+    def bn_relu6(x, name):
+        return L.ReLU(6.0, name=f"{name}_relu6")(bn(x, f"{name}_bn"))
+
+    def inverted_residual(x, expansion, filters, stride, name):
+        channels = x.shape[-1]
+        y = x
+        if expansion != 1:
+            y = L.Conv2D(channels * expansion, 1, use_bias=False, name=f"{name}_expand")(y)
+            y = bn_relu6(y, f"{name}_expand")
+        y = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(y)
+        y = bn_relu6(y, f"{name}_dw")
+        y = L.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(y)
+        y = bn(y, f"{name}_project_bn")  # linear bottleneck: no activation
+        if stride == 1 and channels == filters:
+            y = L.Add(name=f"{name}_add")([x, y])
+        return y
+
+    x = L.Conv2D(PHONE_STEM, 3, strides=2, padding="same", use_bias=False, name="conv1")(inp)
+    x = bn_relu6(x, "conv1")
+    block = 0
+    for expansion, filters, repeats, stride in PHONE_STAGES:
+        for r in range(repeats):
+            block += 1
+            x = inverted_residual(x, expansion, filters, stride if r == 0 else 1, f"block{block}")
+    x = L.Conv2D(PHONE_HEAD, 1, use_bias=False, name="head")(x)
+    x = bn_relu6(x, "head")
+    x = L.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
+    x = L.Dropout(0.2, name="dropout")(x)
+    return _head(keras, x, num_classes)
+
+
+_BUILDERS = {"linear": _linear, "cnn": _cnn, "deep": _deep, "mobile": _mobile, "phone": _phone}
 
 
 def build_model(name: str, input_shape=(28, 28, 1), num_classes: int = 10, seed: int = 0):

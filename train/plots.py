@@ -120,7 +120,7 @@ def projector(logdir: Path, features: np.ndarray, images: np.ndarray, labels, pr
 
     out_dir = logdir / "projector"
     out_dir.mkdir(parents=True, exist_ok=True)
-    n, h, w = images.shape
+    n, h, w = images.shape[:3]   # grayscale [N,H,W] or colour [N,H,W,3]
     with open(out_dir / "tensors.tsv", "w") as f:
         for row in features:
             f.write("\t".join(f"{v:.5g}" for v in row) + "\n")
@@ -130,11 +130,11 @@ def projector(logdir: Path, features: np.ndarray, images: np.ndarray, labels, pr
         for t, p in zip(labels, predicted):
             f.write(f"{clean[t]}\t{clean[p]}\n")
     side = math.ceil(math.sqrt(n))
-    sprite = np.zeros((side * h, side * w), np.uint8)
+    sprite = np.zeros((side * h, side * w, *images.shape[3:]), np.uint8)
     for i in range(n):
         r, c = divmod(i, side)
         sprite[r * h:(r + 1) * h, c * w:(c + 1) * w] = images[i]
-    Image.fromarray(sprite, mode="L").save(out_dir / "sprite.png")
+    Image.fromarray(sprite, mode="L" if sprite.ndim == 2 else "RGB").save(out_dir / "sprite.png")
     (logdir / "projector_config.pbtxt").write_text(
         "embeddings {\n"
         f'  tensor_name: "{FEATURES_LAYER}"\n'

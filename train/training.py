@@ -75,20 +75,21 @@ def _check_output(config: TrainConfig) -> None:
 
 
 def _pipeline(tf, x, y, *, batch_size: int, seed: int, shift: int, training: bool):
-    """A tf.data pipeline of (float images [B,H,W,1], int labels); for
+    """A tf.data pipeline of (float images [B,H,W,C], int labels); for
     training: seeded reshuffling each epoch and seeded random shifts."""
-    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y))
+    x = x[..., None] if x.ndim == 3 else x   # grayscale [N,H,W] gets its channel axis
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
         if shift:
-            h, w = x.shape[1:3]
+            h, w, c = x.shape[1:4]
             noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
             def shift_image(pair, r):
                 img, label = pair
                 padded = tf.pad(img, [[shift, shift], [shift, shift], [0, 0]])
                 s = tf.stack([tf.cast(r % (2**31), tf.int32), tf.constant(seed, tf.int32)])
-                return tf.image.stateless_random_crop(padded, [h, w, 1], seed=s), label
+                return tf.image.stateless_random_crop(padded, [h, w, c], seed=s), label
 
             ds = tf.data.Dataset.zip((ds, noise)).map(shift_image, num_parallel_calls=tf.data.AUTOTUNE,
                                                       deterministic=True)
@@ -328,10 +329,12 @@ def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, c
 
 
 def model_io(ds: Dataset) -> ModelIO:
-    """What every trained model takes and gives: grayscale uint8 pixels / 255
-    (``to_float``), the dataset's class names, softmax probabilities."""
+    """What every trained model takes and gives: uint8 pixels / 255
+    (``to_float``) in the dataset's colour (grayscale, or RGB), the dataset's
+    class names, softmax probabilities."""
     h, w, c = ds.image_shape
-    return ModelIO(height=h, width=w, channels=c, class_names=tuple(ds.class_names), color=Color.GRAYSCALE,
+    color = Color(ds.info.get("color", "grayscale"))
+    return ModelIO(height=h, width=w, channels=c, class_names=tuple(ds.class_names), color=color,
                    pixels=PixelMapping.from_range(0, 1, c), input_name=rundir.INPUT_NAME,
                    output_name=rundir.OUTPUT_NAME, output_activation="softmax")
 
@@ -351,7 +354,7 @@ def run(config: TrainConfig, callbacks=()) -> TrainResult:
     config = plan.resolve(config)
     ds = load_dataset(config.dataset.value, config.data_dir, val_size=config.val_size, seed=config.seed,
                       train_limit=config.train_limit, test_limit=config.test_limit,
-                      image_size=(config.image_size, config.image_size))
+                      image_size=(config.image_size, config.image_size), color=config.input_color)
     with plan.output_dir(config) as out:
         model, history, epochs_run, seconds, budget = train_model(config, ds, out / "tensorboard", callbacks, plan)
         test = evaluate(model, ds.x_test, ds.y_test, ds.num_classes)

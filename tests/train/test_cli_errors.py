@@ -97,7 +97,7 @@ def test_image_folder_with_non_image_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--model", "resnet"], "--model: invalid choice: 'resnet' (choose from 'linear', 'cnn', 'deep', 'mobile')"),
+    (["--model", "resnet"], "--model: invalid choice: 'resnet' (choose from 'linear', 'cnn', 'deep', 'mobile', 'phone')"),
     (["--dataset", "cifar"], "--dataset: invalid choice: 'cifar'"),
     (["--epochs", "0"], "--epochs: must be a positive integer, got 0"),
     (["--epochs", "-3"], "--epochs: must be a positive integer, got -3"),
@@ -111,7 +111,7 @@ def test_bad_flags(tmp_path, capsys, argv, fragment):
 
 
 @pytest.mark.parametrize("field, value, fragment", [
-    ("model", "resnet", "unknown value 'resnet'; choose one of linear, cnn, deep, mobile"),
+    ("model", "resnet", "unknown value 'resnet'; choose one of linear, cnn, deep, mobile, phone"),
     ("dataset", "cifar", "unknown value 'cifar'; choose one of mnist, fashion-mnist, idx, folder"),
 ])
 def test_config_refuses_unknown_names(tmp_path, field, value, fragment):
@@ -130,7 +130,7 @@ def test_help_lists_the_choices(capsys):
     with pytest.raises(SystemExit):
         run_main(["train", "--help"], capsys)
     out = " ".join(capsys.readouterr().out.split())
-    assert "{linear,cnn,deep,mobile}" in out and "{mnist,fashion-mnist,idx,folder}" in out
+    assert "{linear,cnn,deep,mobile,phone}" in out and "{mnist,fashion-mnist,idx,folder}" in out
 
 
 def test_existing_model_dir_needs_overwrite(tmp_path, capsys):
