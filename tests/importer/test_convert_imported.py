@@ -81,21 +81,18 @@ def test_coreml_image_input_is_the_recorded_preprocessing(fmt, layout, converted
     assert v["coreml"]["classifier"]["class_names"] == list(io.class_names)
 
 
-def test_mil_reference_runs_the_colour_program(converted):
-    """fp32 Core ML within 1e-4 of Keras on mil-reference (part B of issue 11 teaches it RGB inputs)."""
-    from edgekit.errors import ModelFileError
+@pytest.mark.parametrize("fmt", ["keras3", "h5"])
+def test_mil_reference_runs_the_colour_program(fmt, converted):
+    """fp32 Core ML within 1e-4 of Keras on mil-reference: an RGB image input with
+    the folded Rescaling as its scale (keras3), and a BGR one whose per-channel
+    mean/std is a multiply-add in the program (h5)."""
     from edgekit.runtime import backends as bk
 
-    run = RunDir(converted["keras3"])
+    run = RunDir(converted[fmt])
     model = ModelArtifact.read(run)
     io = model.io
-    try:
-        backend = bk.open_backend("mil-reference", run.variant_dir("coreml-fp32") / "Model.mlpackage",
-                                  class_names=io.class_names, image_shape=io.image_shape, pixels=io.pixels)
-    except ModelFileError as e:
-        if "[32, 32, 1]" in str(e):
-            pytest.skip(f"mil-reference does not take RGB image inputs yet (issue 11 part B): {e}")
-        raise
+    backend = bk.open_backend("mil-reference", run.variant_dir("coreml-fp32") / "Model.mlpackage",
+                              class_names=io.class_names, image_shape=io.image_shape, pixels=io.pixels)
     ds = model.dataset()
     x = io.pixels.apply(ds.x_test)
     want = model.load_keras().predict(x, verbose=0)
