@@ -8,7 +8,7 @@ A stage is a module with
                                    their manifests record) and were made from the
                                    current upstream artifacts
 
-and a frozen, validated config dataclass (``TrainConfig``, ``ConvertConfig``,
+and a frozen, validated config dataclass (``TrainConfig``, ``ImportConfig``, ``ConvertConfig``,
 ``CheckConfig``, ``ReportConfig``, ``GoldenConfig``, ``DiagnoseConfig``; each has
 ``run_dir``). ``STAGES`` are ``edgekit run``'s, in order; ``ON_REQUEST`` stages
 (``edgekit diagnose``) run only when asked, through the same protocol.
