@@ -9,12 +9,14 @@ For each dataset, in one process one after the other:
     validation accuracy by 0.5 points; train/config.py);
 (b) the same network and data with a fixed budget of 4x the epochs (a) ran:
     ``--epochs 4E --no-early-stopping``, one warm-up + cosine schedule fitted
-    to those 4E epochs.
+    to those 4E epochs. What it reaches is counted both ways: at its last
+    epoch (what that command writes) and at its best validation epoch (the
+    weights the default keeps too), whichever is higher being the bar.
 
-Prints both test accuracies, the gap in points (the promise: (a) within 0.5
-points of (b)), each run's epochs and training seconds, and the load average
-(the machine is shared; the accuracies do not depend on the load, the
-seconds do). Exit code 1 if a gap is over 0.5 points.
+Prints the test accuracies, the gap in points (the promise: (a) within 0.5
+points of the better of (b)), each run's epochs and training seconds, and
+the load average (the machine is shared; the accuracies do not depend on the
+load, the seconds do). Exit code 1 if (a) is more than 0.5 points below.
 
     .venv/bin/python bench/train_defaults.py                  # both datasets
     .venv/bin/python bench/train_defaults.py --dataset fashion-mnist
@@ -37,9 +39,35 @@ from edgekit.train import TrainConfig, run
 PROMISE_POINTS = 0.5
 
 
-def _train(run_dir: Path, dataset: str, seed: int, **budget) -> dict:
+def _best_val_epoch():
+    """A callback keeping the weights of the best validation epoch (``weights``, ``epoch``)."""
+    import tf_keras as keras
+
+    class BestEpoch(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.best, self.weights, self.epoch = -1.0, None, 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs["val_accuracy"] > self.best:
+                self.best, self.weights, self.epoch = logs["val_accuracy"], self.model.get_weights(), epoch + 1
+
+    return BestEpoch()
+
+
+def _test_accuracy(run_dir: Path, weights) -> float:
+    """The run's model with ``weights`` on its test set."""
+    from edgekit.rundir import ModelArtifact
+    from edgekit.train.data import to_float
+
+    artifact = ModelArtifact.read(run_dir)
+    model, ds = artifact.load_keras(), artifact.dataset()
+    model.set_weights(weights)
+    return float((model.predict(to_float(ds.x_test), batch_size=1000, verbose=0).argmax(1) == ds.y_test).mean())
+
+
+def _train(run_dir: Path, dataset: str, seed: int, callbacks=(), **budget) -> dict:
     t0 = time.perf_counter()
-    r = run(TrainConfig(run_dir=run_dir, model="cnn", dataset=dataset, seed=seed, **budget))
+    r = run(TrainConfig(run_dir=run_dir, model="cnn", dataset=dataset, seed=seed, **budget), callbacks=callbacks)
     m = json.loads(r.manifest_path.read_text())
     return {"test": r.test_accuracy, "val": r.val_accuracy, "epochs": r.epochs_run, "train_s": r.train_seconds,
             "wall_s": time.perf_counter() - t0, "budget": m["metrics"]["budget"], "load": os.getloadavg()[0]}
@@ -55,10 +83,13 @@ def measure(dataset: str, seed: int, tmp: Path) -> dict:
     longer = 4 * default["epochs"]
     print(f"[{dataset}] 4x budget: --epochs {longer} --no-early-stopping; load average {os.getloadavg()[0]:.1f}",
           flush=True)
-    four = _train(tmp / f"{dataset}-4x", dataset, seed, epochs=longer, early_stopping=False)
-    print(f"[{dataset}]   {four['test']:.4f} test, {four['epochs']} epochs, {four['train_s']:.0f} s", flush=True)
-    return {"dataset": dataset, "default": default, "four_x": four,
-            "gap_points": 100 * (four["test"] - default["test"])}
+    best = _best_val_epoch()
+    four = _train(tmp / f"{dataset}-4x", dataset, seed, [best], epochs=longer, early_stopping=False)
+    four.update(best_epoch=best.epoch, best_epoch_test=_test_accuracy(tmp / f"{dataset}-4x", best.weights))
+    print(f"[{dataset}]   {four['test']:.4f} test at its last epoch, {four['best_epoch_test']:.4f} at its best validation "
+          f"epoch ({best.epoch}), {four['epochs']} epochs, {four['train_s']:.0f} s", flush=True)
+    bar = max(four["test"], four["best_epoch_test"])
+    return {"dataset": dataset, "default": default, "four_x": four, "gap_points": 100 * (bar - default["test"])}
 
 
 def main(argv=None) -> int:
@@ -73,16 +104,16 @@ def main(argv=None) -> int:
         rows = [measure(d, args.seed, Path(tmp)) for d in datasets]
     print(f"load average after: {os.getloadavg()}")
     print()
-    print("| dataset | default cnn: test acc | epochs (cycles) | train s | 4x budget: test acc | epochs | train s "
-          "| gap (points) |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print("| dataset | default cnn: test acc | epochs (cycles) | train s | 4x budget: test acc, last epoch "
+          "| at best val epoch | epochs | train s | 4x better by (points) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     ok = True
     for r in rows:
         d, f = r["default"], r["four_x"]
         ok &= r["gap_points"] <= PROMISE_POINTS
         print(f"| {r['dataset']} | {100 * d['test']:.2f}% | {d['epochs']} ({'+'.join(map(str, d['budget']['cycles']))}) "
-              f"| {d['train_s']:.0f} | {100 * f['test']:.2f}% | {f['epochs']} | {f['train_s']:.0f} "
-              f"| {r['gap_points']:+.2f} |")
+              f"| {d['train_s']:.0f} | {100 * f['test']:.2f}% | {100 * f['best_epoch_test']:.2f}% (epoch "
+              f"{f['best_epoch']}) | {f['epochs']} | {f['train_s']:.0f} | {r['gap_points']:+.2f} |")
     print(f"\nevery default within {PROMISE_POINTS} points of its 4x budget: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 
