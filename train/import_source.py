@@ -444,9 +444,9 @@ def load(src: Source):
                 return keras.saving.load_model(src.path, compile=False, safe_mode=True)
             import tf_keras
 
-            if src.format == "tf_keras":
-                return tf_keras.models.load_model(src.path, compile=False, safe_mode=True)
-            return tf_keras.models.load_model(src.path, compile=False)
+            # a SavedModel restores traced graphs (safe_mode governs the .keras format; it is
+            # passed anyway so no load in edgekit goes without it)
+            return tf_keras.models.load_model(src.path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for broken files
         raise ModelFileError(src.path, f"cannot load this {src.format} model ({_first(e)})") from None
 

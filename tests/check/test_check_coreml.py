@@ -25,7 +25,9 @@ def test_coreml_variants_run_on_mil_reference_and_are_labelled_so(converted_run,
     assert fp32["kind"] == "float32" and w8["kind"] == "quantized"
     # the fp32 program vs Keras: same top-1 everywhere, probabilities within 1e-4
     assert fp32["agreement"] == 1.0 and fp32["max_abs_diff"] < 1e-4 and fp32["passed"]
-    assert w8["psnr_db"] > 40 and w8["agreement"] > 0.99 and w8["passed"]
+    # w8 now compresses every kernel (weight_threshold 0): a few hundred test images
+    # cannot prove its 99.5% agreement bar, so it may be inconclusive, never a failure
+    assert w8["psnr_db"] > 40 and w8["agreement"] > 0.99 and w8["verdict"] in ("pass", "inconclusive")
 
 
 def test_explicit_coreml_backend_on_linux_says_why(converted_run, capsys):
