@@ -40,6 +40,7 @@ from edgekit import artifacts, quiet, rundir
 from edgekit.errors import ConfigError, EdgekitError, ModelFileError, OutputError
 from edgekit.rundir import Color, ModelArtifact, ModelIO, PixelMapping, RunDir
 from edgekit.train import import_source
+from edgekit.train.predict import evaluate
 from edgekit.train.data import DATASETS, load_dataset
 
 # Test images the rebuild is compared on (besides seeded random images over
@@ -209,18 +210,6 @@ def _check_output(config: ImportConfig) -> None:
     if config.model_dir.exists() and not config.overwrite:
         raise OutputError(config.model_dir, "already exists (pass --overwrite to replace it)")
     artifacts.check_can_create(config.run_dir)
-
-
-def evaluate(model, x: np.ndarray, y: np.ndarray, num_classes: int) -> dict:
-    """Accuracy, per-class accuracy and confusion matrix of ``model`` on float inputs ``x``."""
-    probs = np.asarray(quiet.call(model.predict, x, batch_size=256, verbose=0))
-    pred = probs.argmax(1)
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(cm, (y, pred), 1)
-    support = cm.sum(1)
-    return {"accuracy": float((pred == y).mean()) if len(y) else float("nan"),
-            "per_class_accuracy": [float(cm[i, i] / support[i]) if support[i] else None for i in range(num_classes)],
-            "confusion_matrix": cm.tolist()}
 
 
 def run(config: ImportConfig) -> ImportResult:

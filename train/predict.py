@@ -25,3 +25,22 @@ def predict(model, x: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
         return np.zeros((0, *model.output_shape[1:]), np.float32)
     return np.concatenate([np.asarray(model.predict_on_batch(x[i:i + batch_size]), np.float32)
                            for i in range(0, len(x), batch_size)])
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int = BATCH) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix (rows: true class) of
+    ``model`` on float inputs ``x``, with its probabilities and top-1 predictions:
+    what train and import record in the model manifest."""
+    from sklearn.metrics import confusion_matrix
+
+    from edgekit import quiet
+
+    # model.predict, not predict(): a model fresh from fit() runs steps_per_execution
+    # batches per call, which predict_on_batch's one-batch iterator cannot feed
+    probs = np.asarray(quiet.call(model.predict, x, batch_size=batch_size, verbose=0), np.float32)
+    pred = probs.argmax(1)
+    cm = confusion_matrix(np.asarray(y), pred, labels=range(num_classes)).astype(np.int64)
+    support = cm.sum(1)
+    return {"accuracy": float((pred == y).mean()) if len(y) else float("nan"),
+            "per_class_accuracy": [float(cm[i, i] / support[i]) if support[i] else None for i in range(num_classes)],
+            "confusion_matrix": cm.tolist(), "probabilities": probs, "predictions": pred}

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgekit import artifacts, quiet, rundir
 from edgekit.errors import EdgekitError, OutputError
-from edgekit.train import distribute
+from edgekit.train import distribute, predict
 from edgekit.train.config import BUDGET_MIN_GAIN, BUDGET_PATIENCE, TrainConfig
 from edgekit.train.data import Dataset, load_dataset, to_float
 from edgekit.rundir import Color, ModelArtifact, ModelIO, PixelMapping, RunDir
@@ -253,17 +253,9 @@ def _scalar_log_callback(tf, keras, log_dir: Path):
     return ScalarLog()
 
 
-def evaluate(model, x_uint8: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int = 500) -> dict:
-    """Accuracy, per-class accuracy and confusion matrix (rows: true class)
-    of ``model`` on uint8 images."""
-    probs = quiet.call(model.predict, to_float(x_uint8), batch_size=batch_size, verbose=0)  # tf.data's NodeDef log line
-    pred = probs.argmax(1)
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(cm, (y, pred), 1)
-    support = cm.sum(1)
-    per_class = [float(cm[i, i] / support[i]) if support[i] else None for i in range(num_classes)]
-    return {"accuracy": float((pred == y).mean()), "per_class_accuracy": per_class,
-            "confusion_matrix": cm.tolist(), "probabilities": probs, "predictions": pred}
+def evaluate(model, x_uint8: np.ndarray, y: np.ndarray, num_classes: int) -> dict:
+    """``edgekit.train.predict.evaluate`` of ``model`` on uint8 images (the zoo's pixel / 255)."""
+    return predict.evaluate(model, to_float(x_uint8), y, num_classes, batch_size=500)
 
 
 def train_model(config: TrainConfig, ds: Dataset, log_dir: Path | None = None, callbacks=(), plan=None):
