@@ -41,7 +41,7 @@ from typing import Any
 
 from edgekit import artifacts, rundir
 from edgekit.errors import ArtifactError, ConfigError
-from edgekit.rundir import REPORT_SCHEMA, RunDir
+from edgekit.rundir import REPORT_SCHEMA, CheckArtifact, RunDir
 from edgekit.runtime.report import charts as _charts
 from edgekit.runtime.report import render
 from edgekit.runtime.report.loader import PNG_MAGIC, ReportData, load
@@ -107,18 +107,23 @@ class ReportResult:
         return None
 
 
+# the artifacts' places inside a run, for error lines about data that came without its run dir
+_IN_RUN = RunDir(Path())
+
+
 def _validate(data: ReportData) -> None:
     k = len(data.class_names)
     if data.original_probs.shape != (len(data.labels), k):
-        raise ArtifactError("check/predictions/original.npz", f"shape {data.original_probs.shape} does not match "
+        raise ArtifactError(_IN_RUN.check_dir / CheckArtifact.prediction_file(CheckArtifact.ORIGINAL),
+                            f"shape {data.original_probs.shape} does not match "
                             f"{len(data.labels)} test images x {k} classes")
     if len(data.images) != len(data.labels):
-        raise ArtifactError("model/manifest.json", f"{len(data.images)} test images for {len(data.labels)} labels")
+        raise ArtifactError(_IN_RUN.model_manifest, f"{len(data.images)} test images for {len(data.labels)} labels")
     for vid, e in data.results["variants"].items():
         bad = [i for i in e.get("flipped") or []
                if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(data.labels)]
         if bad:
-            raise ArtifactError("check/results.json", f"variant {vid!r} lists flipped index {bad[0]!r}, outside the "
+            raise ArtifactError(_IN_RUN.check_results, f"variant {vid!r} lists flipped index {bad[0]!r}, outside the "
                                 f"{len(data.labels)} test samples")
 
 
