@@ -100,13 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in FLAGGED:
         # each stage's own flags, as `edgekit <stage>` has them; two stages
         # declaring the same flag is a conflict argparse refuses here
-        _cli(name).add_arguments(parser.add_argument_group(f"{name} options (as `edgekit {name}`)"))
-    # --model is a zoo name (train) or the path of your own model (import instead of train)
-    model = next(a for a in parser._actions if "--model" in a.option_strings)
-    model.choices = None
-    model.metavar = "NAME|PATH"
-    model.help = (f"a zoo model ({', '.join(_zoo())}; default cnn), or the path of your own .keras/.h5 "
-                  "file or SavedModel directory: then import runs instead of train")
+        group = parser.add_argument_group(f"{name} options (as `edgekit {name}`)")
+        # --model is a zoo name (train) or the path of your own model (import instead of train)
+        _cli(name).add_arguments(group, **({"or_path": True} if name == "train" else {}))
     _cli("import").add_own_arguments(parser.add_argument_group(
         "import options (with --model PATH; as `edgekit import`)"))
 

@@ -47,11 +47,18 @@ Several machines: set TF_CONFIG on each host and run the same command with
 PARENTS = [flags.run_dir, flags.overwrite]
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """train's own flags (``--run`` and ``--overwrite`` come from ``PARENTS``)."""
+def add_arguments(p: argparse.ArgumentParser, *, or_path: bool = False) -> None:
+    """train's own flags (``--run`` and ``--overwrite`` come from ``PARENTS``).
+    ``or_path``: ``--model`` may also name your own model file (``edgekit run``,
+    where a path runs import instead of train)."""
     caps = ", ".join(f"{m}: {d.max_epochs}" for m, d in MODEL_DEFAULTS.items())
-    p.add_argument("--model", default="cnn", choices=[m.value for m in Model],
-                   help="the zoo model (default: cnn)")
+    zoo = [m.value for m in Model]
+    if or_path:
+        p.add_argument("--model", default="cnn", metavar="NAME|PATH",
+                       help=f"a zoo model ({', '.join(zoo)}; default cnn), or the path of your own .keras/.h5 "
+                            "file or SavedModel directory: then import runs instead of train")
+    else:
+        p.add_argument("--model", default="cnn", choices=zoo, help="the zoo model (default: cnn)")
     p.add_argument("--dataset", default="mnist", choices=[d.value for d in DatasetName],
                    help="the dataset (default: mnist)")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset's files are (required for idx and folder)")
