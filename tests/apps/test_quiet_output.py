@@ -38,7 +38,7 @@ OWN_FORMATS = [
     r"edgekit check: \d+ of \d+ variants failed their thresholds: .+",
     r"inconclusive: .+ \(about .+ test images would decide them\)",
     # the recommendation's passed-over variants under each platform line
-    r"  passed over: .+",
+    r"  (smaller )?passed over: .+",
     r"",
 ]
 _OWN = re.compile("|".join(f"(?:{f})" for f in OWN_FORMATS))
