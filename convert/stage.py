@@ -159,14 +159,8 @@ def _load_source(config: ConvertConfig, model: ModelArtifact, selected: list[rec
         src.calibration = model.io.pixels.apply(src.data.x_train[idx])   # the model's own pixel mapping
         src.calibration_record = {"split": "train", "images": int(k), "requested": config.calibration_size,
                                   "seed": config.calibration_seed,
-                                  "indices_sha256": _sha256_bytes(idx.astype("<i8").tobytes())}
+                                  "indices_sha256": artifacts.sha256_bytes(idx.astype("<i8").tobytes())}
     return src
-
-
-def _sha256_bytes(b: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(b).hexdigest()
 
 
 def _metadata(src: _Source, r: recipes.Recipe) -> dict:

@@ -139,14 +139,7 @@ def mobile_model():
 
     keras.utils.set_random_seed(1)
     model = build_mobile(keras)
-    rng = np.random.default_rng(1)
-    for layer in model.layers:  # non-trivial batch-norm statistics, so folding them matters
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                               rng.normal(0, 0.1, beta.shape).astype("float32"),
-                               rng.normal(0, 0.1, mean.shape).astype("float32"),
-                               rng.uniform(0.5, 1.5, var.shape).astype("float32")])
+    set_batch_norm_statistics(keras, model, seed=1, spread=0.1)   # so folding them matters
     return model
 
 

@@ -56,15 +56,16 @@ def build_colour(keras):
     return keras.Model(i, x)
 
 
-def set_batch_norm_statistics(keras, model, seed: int) -> None:
-    """Non-trivial gamma, beta, moving mean and variance: folding them wrongly shows."""
+def set_batch_norm_statistics(keras, model, seed: int, spread: float = 0.3) -> None:
+    """Non-trivial gamma, beta, moving mean and variance: folding them wrongly shows.
+    ``spread``: the standard deviation of beta and the moving mean."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
             layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                               rng.normal(0, 0.3, beta.shape).astype("float32"),
-                               rng.normal(0, 0.3, mean.shape).astype("float32"),
+                               rng.normal(0, spread, beta.shape).astype("float32"),
+                               rng.normal(0, spread, mean.shape).astype("float32"),
                                rng.uniform(0.5, 1.5, var.shape).astype("float32")])
 
 
