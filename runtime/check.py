@@ -20,6 +20,7 @@ fails the stage.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -30,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgekit import artifacts, quiet
+from edgekit import artifacts, quiet, stage
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError
 from edgekit.progress import bar
 from edgekit.rundir import CheckArtifact, ModelArtifact, RunDir, VariantArtifact, VariantIndex, VariantStatus
@@ -38,16 +39,21 @@ from edgekit.runtime import backends as bk
 from edgekit.runtime import metrics
 from edgekit.train.predict import predict as keras_predict
 
-# Batch-1 latency: enough timed runs for a stable p95 (the 95th percentile of
-# 200 samples rests on 10 of them), after warm-up runs that pay for lazy
-# allocation and cache misses.
+# Batch-1 latency: timed runs after warm-up runs that pay for lazy
+# allocation and cache misses. As many runs as the spread asks for: at least
+# MIN_LATENCY_RUNS (a p95 over 30 samples rests on 2 of them), then stop once
+# the mean is known to LATENCY_REL_SE (its standard error over the mean; 2.5%
+# is a 95% interval of about +-5%), after LATENCY_BUDGET_SECONDS of timed
+# runs, or at ``latency_runs`` (the cap). A steady LiteRT file stops at 30
+# runs; a noisy one runs longer. results.json says how many ran.
 DEFAULT_LATENCY_RUNS = 200
-DEFAULT_WARMUP_RUNS = 20
-# A slow backend (the numpy mil-reference interpreter, ~20 ms an image) stops
-# after this many seconds of timed runs, but never before MIN_LATENCY_RUNS
-# (a p95 over 50 samples still rests on 3 of them); results say how many ran.
+DEFAULT_WARMUP_RUNS = 10
 LATENCY_BUDGET_SECONDS = 2.0
-MIN_LATENCY_RUNS = 50
+MIN_LATENCY_RUNS = 30
+LATENCY_REL_SE = 0.025
+# Predictions of LiteRT files go to a worker process (edgekit.runtime.workers)
+# only when there is enough work to pay for its start (about a second).
+PARALLEL_MIN_IMAGES = 1000
 # The "large batch" for throughput, and the chunk every backend predicts in.
 THROUGHPUT_BATCH = bk.DEFAULT_CHUNK
 
@@ -67,6 +73,7 @@ class CheckConfig:
     limit: int | None = None                          # first N test images only
     latency_runs: int = DEFAULT_LATENCY_RUNS
     warmup_runs: int = DEFAULT_WARMUP_RUNS
+    jobs: int = stage.DEFAULT_JOBS                    # processes for predictions (2: LiteRT beside the rest)
 
     def __post_init__(self):
         object.__setattr__(self, "run_dir", Path(self.run_dir))
@@ -87,6 +94,7 @@ class CheckConfig:
             raise ConfigError("--latency-runs", f"must be >= 1, got {self.latency_runs!r}")
         if not isinstance(self.warmup_runs, int) or self.warmup_runs < 0:
             raise ConfigError("--warmup-runs", f"must be >= 0, got {self.warmup_runs!r}")
+        stage.check_jobs(self.jobs)
 
     @property
     def overrides(self) -> metrics.Thresholds:
@@ -190,22 +198,76 @@ def failure_line(failed: int, total: int, ids: list[str], junit: Path) -> str:
 # --------------------------------------------------------------- timing
 
 def measure_latency(predict: Callable[[np.ndarray], Any], x1: np.ndarray, runs: int, warmup: int,
-                    budget_s: float = LATENCY_BUDGET_SECONDS) -> dict[str, float]:
-    """p50/p95/mean milliseconds of ``predict(x1)`` (one image) over up to
-    ``runs`` timed calls after ``warmup`` untimed ones; stops early once the
-    timed calls took ``budget_s`` and at least MIN_LATENCY_RUNS (or ``runs``) ran."""
+                    budget_s: float = LATENCY_BUDGET_SECONDS,
+                    clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """p50/p95/mean milliseconds of ``predict(x1)`` (one image) after
+    ``warmup`` untimed calls, over as many timed calls as the spread needs
+    (see LATENCY_REL_SE; never more than ``runs``), timed by ``clock``."""
     for _ in range(warmup):
         predict(x1)
-    times = []
-    spent = 0.0
-    while len(times) < runs and not (spent > budget_s and len(times) >= min(runs, MIN_LATENCY_RUNS)):
-        t0 = time.perf_counter()
+    times: list[float] = []
+    least = min(runs, MIN_LATENCY_RUNS)
+    while len(times) < runs:
+        t0 = clock()
         predict(x1)
-        times.append(time.perf_counter() - t0)
-        spent += times[-1]
+        times.append(clock() - t0)
+        if len(times) >= least and (sum(times) > budget_s or _settled(times)):
+            break
     ms = np.asarray(times) * 1000.0
     return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
             "mean": float(ms.mean()), "runs": len(times)}
+
+
+def _settled(times: list[float]) -> bool:
+    """The mean of ``times`` is known to LATENCY_REL_SE."""
+    t = np.asarray(times)
+    return float(t.std(ddof=1)) / math.sqrt(len(t)) <= LATENCY_REL_SE * float(t.mean())
+
+
+def _throughput(predict: Callable[[np.ndarray], Any], batch: np.ndarray) -> float:
+    """Images per second of one ``predict(batch)``, after an untimed call
+    that pays for one-time setup (delegate weight packing, allocation)."""
+    predict(batch)
+    _, secs = _timed(lambda: predict(batch))
+    return len(batch) / secs
+
+
+def _predict_all(original: Callable[[], np.ndarray], variants: list[VariantArtifact], opened: dict,
+                 x: np.ndarray, jobs: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The original's probabilities on ``x`` and every variant's, by id. With
+    ``jobs`` > 1 and enough images, the LiteRT files run in a worker process
+    (the slowest first) while this one runs the original and the others;
+    then this one takes back what the worker has not started."""
+    litert = bk.BackendName.LITERT.value
+    offload = ([v for v in variants if opened[v.id].name == litert]
+               if jobs > 1 and len(x) >= PARALLEL_MIN_IMAGES else [])
+    offload.sort(key=lambda v: -_litert_cost(v))
+    here = [v for v in variants if v not in offload]
+    out: dict[str, np.ndarray] = {}
+    progress = bar(total=len(variants), desc="check", unit="variant")
+    with contextlib.ExitStack() as stack:
+        if offload:
+            from edgekit.runtime.workers import LiteRTWorker
+
+            worker = stack.enter_context(LiteRTWorker(x))
+            pending = {v.id: worker.submit(v.path) for v in offload}
+        probs = original()
+        for v in here:
+            out[v.id] = opened[v.id].predict(x)
+            progress.update()
+        for v in offload:
+            got = worker.take(pending[v.id])
+            out[v.id] = got if got is not None else opened[v.id].predict(x)
+            progress.update()
+    progress.close()
+    return probs, {v.id: out[v.id] for v in variants}
+
+
+def _litert_cost(v: VariantArtifact) -> int:
+    """Rough order of a LiteRT file's prediction time: int16 activations run
+    LiteRT's single-threaded reference kernels (about 50x int8 here)."""
+    ops = (v.manifest.get("recipe") or {}).get("tflite", {}).get("ops", []) or []
+    return 50 if any("INT16" in str(o) for o in ops) else 1
 
 
 def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
@@ -275,29 +337,31 @@ def run(config: CheckConfig) -> CheckResult:
     model = model_artifact.load_keras()
     warm = x[:THROUGHPUT_BATCH]
     quiet.call(keras_predict, model, warm, THROUGHPUT_BATCH)   # untimed: traces the predict function
-    original, secs = _timed(lambda: keras_predict(model, x, THROUGHPUT_BATCH))
-    original_latency = measure_latency(model.predict_on_batch, x[:1], config.latency_runs, config.warmup_runs)
+    original, predictions = _predict_all(lambda: keras_predict(model, x, THROUGHPUT_BATCH), variants, opened, x,
+                                         config.jobs)
+    for v in variants:
+        bad = int(np.sum(~np.isfinite(predictions[v.id]).all(axis=1)))
+        if bad:
+            raise ModelFileError(v.path, f"{opened[v.id].name} returned NaN or infinite probabilities for {bad} of "
+                                         f"{len(x)} test images: the model file is broken")
+    # Speed, after every prediction, one model at a time and alone on the machine's cores.
     original_info = {"backend": "keras", "accuracy": float(np.mean(original.argmax(1) == y)),
-                     "latency_ms": original_latency, "throughput_ips": len(x) / secs,
-                     "throughput_batch": THROUGHPUT_BATCH,
+                     "latency_ms": measure_latency(model.predict_on_batch, x[:1], config.latency_runs,
+                                                   config.warmup_runs),
+                     "throughput_ips": _throughput(lambda b: keras_predict(model, b, THROUGHPUT_BATCH), warm),
+                     "throughput_batch": len(warm),
                      "predictions": CheckArtifact.prediction_file(CheckArtifact.ORIGINAL)}
 
     measured = []
-    predictions: dict[str, np.ndarray] = {CheckArtifact.ORIGINAL: original}
     overrides = config.overrides
-    for v in bar(variants, desc="check", unit="variant"):
+    for v in variants:
         backend = opened[v.id]
-        backend.predict(warm)   # untimed: one-time setup (delegate weight packing, allocation)
-        probs, secs = _timed(lambda: backend.predict(x))
+        ips = _throughput(backend.predict, warm)
         latency = measure_latency(backend.predict, x[:1], config.latency_runs, config.warmup_runs)
-        bad = int(np.sum(~np.isfinite(probs).all(axis=1)))
-        if bad:
-            raise ModelFileError(v.path, f"{backend.name} returned NaN or infinite probabilities for {bad} of "
-                                         f"{len(x)} test images: the model file is broken")
-        report = metrics.compare(y, original, probs)
+        report = metrics.compare(y, original, predictions[v.id])
         thresholds = metrics.DEFAULT_THRESHOLDS[v.kind].override(overrides)
-        measured.append((v, backend.name, report, thresholds, latency, len(x) / secs))
-        predictions[v.id] = probs
+        measured.append((v, backend.name, report, thresholds, latency, ips))
+    predictions = {CheckArtifact.ORIGINAL: original, **predictions}
 
     # one family: Holm's correction over every checked variant's McNemar test
     judgements = metrics.judge_all({v.id: r for v, _, r, _, _, _ in measured},
@@ -362,7 +426,8 @@ def results_json(result: CheckResult, config: CheckConfig, model_manifest_sha: s
     return {
         "config": {"variants": list(config.variants) if config.variants else "all",
                    "backend": config.backend.value, "limit": config.limit,
-                   "latency_runs": config.latency_runs, "warmup_runs": config.warmup_runs},
+                   "latency_runs": config.latency_runs, "warmup_runs": config.warmup_runs,
+                   "jobs": config.jobs},
         "thresholds": {"overrides": config.overrides.to_json(),
                        "defaults": {k.value: t.to_json() for k, t in metrics.DEFAULT_THRESHOLDS.items()},
                        "absolute_min_psnr_db": metrics.ABSOLUTE_MIN_PSNR,

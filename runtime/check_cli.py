@@ -68,11 +68,11 @@ def _default_thresholds() -> str:
 
 DESCRIPTION = DESCRIPTION.format(thresholds=_default_thresholds())
 
-PARENTS = [flags.run_dir, flags.variants, flags.max_accuracy_drop]
+PARENTS = [flags.run_dir, flags.variants, flags.max_accuracy_drop, flags.jobs]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """check's own flags (``--run``, ``--variants`` and ``--max-accuracy-drop`` come from ``PARENTS``)."""
+    """check's own flags (``--run``, ``--variants``, ``--max-accuracy-drop`` and ``--jobs`` come from ``PARENTS``)."""
     from edgekit.runtime.backends import BackendName
 
     p.add_argument("--backend", default="auto", choices=[b.value for b in BackendName],
@@ -82,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-abs-diff", type=float, metavar="D", help="largest abs probability difference allowed")
     p.add_argument("--limit", type=int, metavar="N", help="check only the first N test images (quick look; verdicts are more often inconclusive)")
     p.add_argument("--latency-runs", type=int, default=None, metavar="N",
-                   help=f"timed batch-1 runs per variant (default {_latency_default()})")
+                   help=f"at most N timed batch-1 runs per variant (default {_latency_default()}); fewer when "
+                        "the mean is already known to +-5%%")
 
 
 def _latency_default() -> int:
@@ -101,7 +102,8 @@ def config_from_args(args):
     return CheckConfig(run_dir=args.run, variants=variants, backend=args.backend,
                        min_agreement=args.min_agreement, max_accuracy_drop=args.max_accuracy_drop,
                        min_psnr_db=args.min_psnr, max_abs_diff=args.max_abs_diff, limit=args.limit,
-                       latency_runs=args.latency_runs if args.latency_runs is not None else DEFAULT_LATENCY_RUNS)
+                       latency_runs=args.latency_runs if args.latency_runs is not None else DEFAULT_LATENCY_RUNS,
+                       jobs=args.jobs)
 
 
 def _verdict_cell(v) -> str:

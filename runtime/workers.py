@@ -1,0 +1,80 @@
+"""LiteRT predictions in a second process, beside the check stage's own work.
+
+check's predictions are CPU-bound and independent per variant. The main
+process runs the original Keras model and the mil-reference programs (numpy,
+both cores); LiteRT's XNNPACK kernels are fast, but its int16x8 kernels are
+reference code on one thread (tflite-int16x8 takes about half of a default
+check's prediction time). So one worker process runs the LiteRT files, the
+slowest first, while the main process works; when the main process is done
+it takes back every file the worker has not started (``take`` cancels the
+pending task), so neither side idles while the other has a queue.
+
+The worker is a fresh interpreter (``spawn``: never a fork of a process that
+has TensorFlow's threads), importing only numpy, LiteRT and edgekit's
+backends. It reads the test inputs from one ``.npy`` file, memory-mapped,
+and sends back only the probabilities. Any failure in the worker (a file
+LiteRT cannot run, a crashed worker) makes ``take`` return None: the main
+process then runs that file itself and raises the one-line error it always
+raised. Latency and throughput are not measured here: they are timed after
+all predictions, one variant at a time, alone (check.py).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_inputs: np.ndarray | None = None   # the worker's memory-mapped test inputs
+
+
+def _init(inputs_path: str) -> None:
+    global _inputs
+    _inputs = np.load(inputs_path, mmap_mode="r")
+
+
+def _predict(path: str) -> np.ndarray | None:
+    """The file's probabilities, or None if it cannot run here. edgekit's
+    errors do not cross the process boundary (their constructors take other
+    arguments than they pickle with); the main process makes its own."""
+    from edgekit.runtime.backends import LiteRTBackend
+
+    try:
+        # one thread: the main process keeps the other core busy
+        return LiteRTBackend(path, num_threads=1).predict(np.asarray(_inputs))
+    except Exception:
+        return None
+
+
+class LiteRTWorker:
+    """One worker process predicting LiteRT files on ``x``; a context manager."""
+
+    def __init__(self, x: np.ndarray):
+        self._tmp = tempfile.TemporaryDirectory(prefix="edgekit-check-")
+        inputs = Path(self._tmp.name) / "inputs.npy"
+        np.save(inputs, np.ascontiguousarray(x, np.float32))
+        self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init, initargs=(str(inputs),))
+
+    def submit(self, path: Path) -> cf.Future:
+        return self._pool.submit(_predict, str(path))
+
+    @staticmethod
+    def take(future: cf.Future) -> np.ndarray | None:
+        """The worker's probabilities; None if it had not started (now
+        cancelled) or failed, so the caller runs the file itself."""
+        if future.cancel():
+            return None
+        try:
+            return future.result()
+        except Exception:  # a crashed worker: the caller reruns the file and raises its own, clear error
+            return None
+
+    def __enter__(self) -> LiteRTWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._tmp.cleanup()
