@@ -13,6 +13,8 @@ the stage's config (``config_from_args``), not here.
 - ``--variants all|ID,ID``: which variants (convert, check).
 - ``--verbose``: the libraries' own output too (every command; ``EDGEKIT_VERBOSE=1``).
 - ``--target-agreement F``, ``--max-size KB``: the recommendation policy (report, run).
+- ``--jobs N``: processes for convert's and check's independent work (convert,
+  check, run); never an input of their results.
 - ``--max-accuracy-drop PP``: a check threshold for every variant (check, run)
   and a cap on what the report recommends (report, run): one flag, one meaning
   (the 95% interval of the accuracy change must stay above -PP).
@@ -84,4 +86,17 @@ def max_accuracy_drop() -> argparse.ArgumentParser:
                    help="largest accuracy drop allowed, in percentage points: the 95%% interval of the change "
                         "must stay above -PP (check: replaces every variant's bar; report: a cap on the "
                         "recommendation)")
+    return p
+
+
+def jobs() -> argparse.ArgumentParser:
+    """``--jobs N`` (convert, check, run)."""
+    from edgekit.stage import DEFAULT_JOBS as default
+
+    p = _parent()
+    p.add_argument("--jobs", type=int, default=default, metavar="N",
+                   help=f"processes for the independent work (default {default}, from this machine's cores; 1: all "
+                        "in one): convert fine-tunes (QAT, pruning, clustering) in a second process while the "
+                        "rest converts; check runs the LiteRT files beside the Keras and mil-reference work. "
+                        "Latency is still timed alone, one variant at a time")
     return p

@@ -84,9 +84,10 @@ CLI = {  # stage -> its CLI module (config_from_args, show)
 }
 # Config fields that are not inputs of the work: where it goes, and whether
 # an old artifact may be replaced (the pipeline decides that itself).
-NOT_INPUTS = {"run_dir", "overwrite"}
+NOT_INPUTS = {"run_dir", "overwrite", "jobs"}   # where and how fast, not what
 
-PARENTS = [lambda: flags.run_dir(DEFAULT_RUN), flags.variants, flags.max_accuracy_drop, flags.recommendation]
+PARENTS = [lambda: flags.run_dir(DEFAULT_RUN), flags.variants, flags.max_accuracy_drop, flags.recommendation,
+           flags.jobs]
 
 
 def _cli(name: str) -> ModuleType:

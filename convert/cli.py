@@ -40,11 +40,11 @@ Examples:
 """
 
 
-PARENTS = [flags.run_dir, flags.overwrite, flags.variants]
+PARENTS = [flags.run_dir, flags.overwrite, flags.variants, flags.jobs]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """convert's own flags (``--run``, ``--overwrite`` and ``--variants`` come from ``PARENTS``)."""
+    """convert's own flags (``--run``, ``--overwrite``, ``--variants`` and ``--jobs`` come from ``PARENTS``)."""
     p.add_argument("--calibration-size", type=int, default=DEFAULT_CALIBRATION_SIZE, metavar="N",
                    help=f"training images used to calibrate integer variants (default {DEFAULT_CALIBRATION_SIZE})")
     p.add_argument("--recipes", type=Path, default=None, metavar="DIR",
@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> ConvertConfig:
     return ConvertConfig(run_dir=args.run, variants=flags.ids(args.variants), calibration_size=args.calibration_size,
                          overwrite=args.overwrite, recipe_dir=args.recipes, finetune_limit=args.finetune_limit,
-                         calibration_seed=args.calibration_seed)
+                         calibration_seed=args.calibration_seed, jobs=args.jobs)
 
 
 def show(result) -> int:

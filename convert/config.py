@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit import artifacts
+from edgekit import artifacts, stage
 from edgekit.convert import recipe as recipes
 from edgekit.errors import ConfigError
 from edgekit.rundir import RunDir
@@ -34,6 +34,7 @@ class ConvertConfig:
     recipe_dir: Path | None = None
     finetune_limit: int | None = None
     calibration_seed: int = 0
+    jobs: int = stage.DEFAULT_JOBS   # 2: fine-tunes in a second process beside the other conversions
 
     def __post_init__(self):
         object.__setattr__(self, "run_dir", Path(self.run_dir))
@@ -54,6 +55,7 @@ class ConvertConfig:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ConfigError(name, f"should be an integer in [{lo}, {hi}], got {value!r}")
+        stage.check_jobs(self.jobs)
         self.recipes()  # unknown ids and invalid recipe files fail here, before any work
 
     def variant_ids(self) -> list[str]:

@@ -185,6 +185,7 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
     section; ``limit`` (if given) overrides its ``train_limit``; ``to_input``
     maps uint8 pixels to model inputs (the model's ``io.pixels.apply``;
     default pixel / 255)."""
+    import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
@@ -204,6 +205,8 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
     steps = math.ceil(len(x) / bs) * spec["epochs"]
 
     keras.utils.set_random_seed(seed)
+    # the same fine-tune in any process (convert runs them in a second one): as training does
+    tf.config.experimental.enable_op_determinism()
     base = _clone(model)
     callbacks = []
     record: dict = {"method": method, "epochs": spec["epochs"], "train_images": int(len(x)),

@@ -21,6 +21,9 @@ run. ``ConvertResult.ok`` is false if any variant failed.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
@@ -106,6 +109,7 @@ class _Source:
     data: object = None              # edgekit.train.data.Dataset, when a recipe needs it
     calibration: np.ndarray | None = None
     calibration_record: dict | None = None
+    coreml_bases: dict = field(default_factory=dict)   # coreml.convert's converted programs, shared by recipes
 
     @property
     def manifest(self) -> dict:
@@ -263,7 +267,8 @@ def _make_variant(r: recipes.Recipe, src: _Source, out: Path, config: ConvertCon
         from edgekit.convert import coreml
 
         mlmodel = coreml.convert(model, r, class_names=src.class_names, image_shape=src.image_shape,
-                                 metadata=_metadata(src, r), color=src.io.color.value, pixels=src.io.pixels)
+                                 metadata=_metadata(src, r), color=src.io.color.value, pixels=src.io.pixels,
+                                 bases=src.coreml_bases)
         path = out / coreml.FILE_NAME
         coreml.save(mlmodel, path)
         info = coreml.describe(coreml.load_spec(path))  # what the saved file says, not the object in memory
@@ -334,34 +339,87 @@ def run(config: ConvertConfig) -> ConvertResult:
             raise OutputError(run_dir.variant_dir(existing[0]),
                               f"already exists ({len(existing)} of the selected variants do); "
                               "pass --overwrite to replace them")
-    with quiet():  # TensorFlow's import-time log lines; errors still raise
-        src = _load_source(config, model, selected)
-    outcomes = []
-    progress = bar(selected, desc="convert", unit="variant")
-    for r in progress:
-        progress.set_postfix_str(r.id)  # the variant being made, beside the bar
-        t0 = time.perf_counter()
-        target = run_dir.variant_dir(r.id)
-        try:
-            with artifacts.atomic_dir(target, overwrite=config.overwrite) as tmp:
-                with quiet():  # fine-tuning and import-time chatter; the table says what happened
-                    record = _make_variant(r, src, tmp, config)
-                VariantArtifact.write(tmp, record)
-            outcomes.append(VariantOutcome(r.id, r.format, VariantStatus.OK, None, target,
-                                           record["file"]["size_bytes"], record["zipped_bytes"],
-                                           record["conversion_seconds"], r.kind, r.reference))
-        except OutputError:  # the output cannot be written (disk full, permissions): every variant would fail
-            raise
-        except NotApplicable as e:  # the recipe cannot apply to this model (tfmot refuses a layer): skipped, said why
-            outcomes.append(VariantOutcome(r.id, r.format, VariantStatus.SKIPPED, str(e), None, None, None,
-                                           round(time.perf_counter() - t0, 3), r.kind, r.reference))
-        except Exception as e:  # one variant's failure must not stop the others; the summary says why
-            outcomes.append(VariantOutcome(r.id, r.format, VariantStatus.FAILED, first_line(e, with_type=True),
-                                           None, None, None, round(time.perf_counter() - t0, 3), r.kind,
-                                           r.reference))
+    # The fine-tunes (each a tfmot wrap, a training epoch and a conversion) go
+    # to a second process when there is other work to do meanwhile.
+    elsewhere = [r for r in selected if r.finetune is not None] if config.jobs > 1 else []
+    if len(elsewhere) == len(selected):
+        elsewhere = []
+    here = [r for r in selected if r not in elsewhere]
+    done: dict[str, VariantOutcome] = {}
+    progress = bar(total=len(selected), desc="convert", unit="variant")
+    with contextlib.ExitStack() as stack:
+        if elsewhere:
+            pool = stack.enter_context(cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+            task = pool.submit(_attempt_in_worker, config, [r.id for r in elsewhere])
+        with quiet():  # TensorFlow's import-time log lines; errors still raise
+            src = _load_source(config, model, here)
+        from edgekit.convert.coreml import frozen_heap
+
+        with frozen_heap():
+            for r in here:
+                done[r.id] = _attempt(r, src, run_dir, config, progress)
+                progress.update()
+            if elsewhere:
+                try:
+                    done.update(task.result())
+                except Exception:   # the worker died or never started: what it had is done here
+                    pass
+                left = [r for r in elsewhere if r.id not in done]
+                if left:
+                    with quiet():
+                        src = _load_source(config, model, selected)   # with the training data fine-tunes need
+                for r in elsewhere:
+                    if r.id not in done:
+                        done[r.id] = _attempt(r, src, run_dir, config, progress)
+                    progress.update()
+    progress.close()
+    outcomes = [done[r.id] for r in selected]
     index = write_index(run_dir, model, outcomes)
     return ConvertResult(config.run_dir, outcomes, round(time.perf_counter() - t_start, 3),
                          reference_sizes(run_dir, outcomes, model), index)
+
+
+def _attempt_in_worker(config: ConvertConfig, ids: list[str]) -> dict[str, VariantOutcome]:
+    """In the second process: load the source and make the variants ``ids``,
+    in order, until one cannot be attempted at all; the main process makes
+    the rest itself and raises its own one-line error (edgekit's errors do
+    not cross a process boundary)."""
+    done: dict[str, VariantOutcome] = {}
+    try:
+        run_dir = RunDir(config.run_dir)
+        model = read_model(run_dir.root)
+        chosen = [r for r in config.recipes() if r.id in ids]
+        with quiet():
+            src = _load_source(config, model, chosen)
+        for r in chosen:
+            done[r.id] = _attempt(r, src, run_dir, config)
+    except Exception:  # e.g. an OutputError: the main process meets it again and says it
+        pass
+    return done
+
+
+def _attempt(r: recipes.Recipe, src: _Source, run_dir: RunDir, config: ConvertConfig,
+             progress=None) -> VariantOutcome:
+    """Make one variant; its outcome (ok, skipped with the reason, or failed with the reason)."""
+    if progress is not None:
+        progress.set_postfix_str(r.id)  # the variant being made, beside the bar
+    t0 = time.perf_counter()
+    target = run_dir.variant_dir(r.id)
+    try:
+        with artifacts.atomic_dir(target, overwrite=config.overwrite) as tmp:
+            with quiet():  # fine-tuning and import-time chatter; the table says what happened
+                record = _make_variant(r, src, tmp, config)
+            VariantArtifact.write(tmp, record)
+        return VariantOutcome(r.id, r.format, VariantStatus.OK, None, target, record["file"]["size_bytes"],
+                              record["zipped_bytes"], record["conversion_seconds"], r.kind, r.reference)
+    except OutputError:  # the output cannot be written (disk full, permissions): every variant would fail
+        raise
+    except NotApplicable as e:  # the recipe cannot apply to this model (tfmot refuses a layer): skipped, said why
+        return VariantOutcome(r.id, r.format, VariantStatus.SKIPPED, str(e), None, None, None,
+                              round(time.perf_counter() - t0, 3), r.kind, r.reference)
+    except Exception as e:  # one variant's failure must not stop the others; the summary says why
+        return VariantOutcome(r.id, r.format, VariantStatus.FAILED, first_line(e, with_type=True), None, None,
+                              None, round(time.perf_counter() - t0, 3), r.kind, r.reference)
 
 
 def _on_disk(run_dir: RunDir, model: ModelArtifact, variant_id: str) -> VariantArtifact | None:

@@ -22,6 +22,7 @@ run`` drives the same protocol (edgekit.apps.pipeline): ``config_from_args``,
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol, runtime_checkable
@@ -42,6 +43,18 @@ ON_REQUEST = {
     "tune": "edgekit.runtime.tune",
 }
 ALL = {**STAGES, **ON_REQUEST}
+
+# Processes a stage may use for independent work (convert's fine-tunes, check's
+# LiteRT predictions; ``--jobs``): this machine's cores, at most 2 (the work
+# splits in two), never an input of a stage's result.
+DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
+
+
+def check_jobs(jobs) -> None:
+    from edgekit.errors import ConfigError
+
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError("--jobs", f"must be an integer >= 1, got {jobs!r}")
 
 
 @runtime_checkable
