@@ -16,11 +16,17 @@ from edgekit.quiet import quiet
 from edgekit.rundir import INPUT_NAME, OUTPUT_NAME
 
 SIGNATURE = "serving_default"
+# Calibration records each tensor's min and max over every sample, so a batch
+# of 32 gives the ranges one image at a time gives (up to float rounding of
+# the reduction: one scale in the cnn moves by 2e-7 relative) in 1/32 of the
+# interpreter calls: on 96x96 colour photos, seconds instead of half a minute
+# per calibrated recipe.
+CALIBRATION_BATCH = 32
 
 
 def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
-    """``calibration``: float32 ``[N,H,W,1]`` images in [0,1] (needed when the
-    recipe says ``"representative": true``), fed one image per step."""
+    """``calibration``: float32 ``[N,H,W,C]`` model inputs (needed when the
+    recipe says ``"representative": true``), fed CALIBRATION_BATCH images a step."""
     import tensorflow as tf
 
     t = recipe.tflite
@@ -42,8 +48,8 @@ def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
         samples = np.asarray(calibration, dtype=np.float32)
 
         def representative():
-            for i in range(len(samples)):
-                yield [samples[i:i + 1]]
+            for i in range(0, len(samples), CALIBRATION_BATCH):
+                yield [samples[i:i + CALIBRATION_BATCH]]
 
         converter.representative_dataset = representative
     if t["inference_input_type"] != "float32":

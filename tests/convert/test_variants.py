@@ -327,3 +327,29 @@ def test_qat_activation_ranges_start_at_the_float_models_ranges(convert_run, tin
     # and the converted QAT variant records them
     run_dir, _ = convert_run
     assert set(variant(run_dir, "tflite-qat-int8")["finetune"]["activation_ranges_seeded"]) == set(ranges)
+
+
+def test_batched_calibration_gives_the_one_image_ranges(tiny_model, tiny_test_images, monkeypatch):
+    """Calibration feeds CALIBRATION_BATCH images a step; every tensor's int8
+    scale and zero point is what one image a step gives (min/max over the same
+    values, up to the reduction's float rounding)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.convert import recipe, tflite
+
+    model, _ = tiny_model
+    images = tiny_test_images[0][:100]
+    r = recipe.load("tflite-int8")
+
+    def params(blob):
+        it = Interpreter(model_content=blob)
+        return {d["name"]: (d["quantization_parameters"]["scales"], d["quantization_parameters"]["zero_points"])
+                for d in it.get_tensor_details() if d["quantization_parameters"]["scales"].size}
+
+    batched = params(tflite.convert(model, r, images))
+    monkeypatch.setattr(tflite, "CALIBRATION_BATCH", 1)
+    single = params(tflite.convert(model, r, images))
+    assert tflite.CALIBRATION_BATCH == 1 and batched.keys() == single.keys() and len(single) > 5
+    for name, (scales, zeros) in single.items():
+        np.testing.assert_allclose(batched[name][0], scales, rtol=1e-5, err_msg=name)
+        np.testing.assert_array_equal(batched[name][1], zeros, err_msg=name)
