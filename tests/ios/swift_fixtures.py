@@ -26,9 +26,9 @@ writes into OUT_DIR:
 - ``resize.json``: photos of other sizes (grayscale and RGB; down, up, one
   side only) and what edgekit's folder reader (train/data.py, Pillow's
   bilinear over the whole image) made of them at the model's size;
-- ``metadata.json``: the ``edgekit.preprocessing`` metadata of a converted
-  file of each run (the Core ML package's user-defined metadata, the TFLite
-  file's metadata), what an app reads from the model it ships.
+- ``metadata.json``: the ``edgekit.preprocessing`` metadata of converted
+  files of each run (the Core ML packages' user-defined metadata, the colour
+  run's TFLite file's metadata), what an app reads from the model it ships.
 
 The Swift tests look for them in ``$EDGEKIT_IOS_FIXTURES`` (or
 ``apps/ios/Fixtures``); tests/ios/test_swift_package.py writes them into a
@@ -52,9 +52,9 @@ CASES_SCHEMA = "edgekit.ios-conformance/1"
 VARIANTS = ("coreml-fp32", "coreml-pal2", "tflite-dynamic-int8")
 CHECK_LIMIT = 300
 KIT_COUNT = 40
-# TFLite only: checking a colour Core ML variant on mil-reference fails here
-# today ("model input is [32, 32, 1]"; reported to issue 11's owner)
-RGB_VARIANTS = ("tflite-fp32", "tflite-dynamic-int8")
+# A Core ML variant (what the app ships; its BGR image input checked on
+# mil-reference) and two TFLite ones, like the grayscale kit
+RGB_VARIANTS = ("coreml-fp32", "tflite-fp32", "tflite-dynamic-int8")
 RGB_KIT_COUNT = 16
 
 
@@ -389,7 +389,7 @@ def resize_cases(work: Path, seed: int = 0) -> dict:
     return {"method": data.RESIZE_METHOD, "cases": cases}
 
 
-def model_metadata(run_dir: Path, variant: str) -> dict:
+def model_metadata(kit: str, run_dir: Path, variant: str) -> dict:
     """The ``edgekit.preprocessing`` metadata string of ``variant``'s file,
     read back from the file (Core ML user-defined metadata or TFLite metadata)."""
     from edgekit.convert import coreml, tflite
@@ -401,7 +401,7 @@ def model_metadata(run_dir: Path, variant: str) -> dict:
         text = meta["edgekit.preprocessing"]
     else:
         text = tflite.read_metadata((folder / "model.tflite").read_bytes())["edgekit.preprocessing"].decode()
-    return {"variant": variant, "preprocessing": text}
+    return {"kit": kit, "variant": variant, "preprocessing": text}
 
 
 def _copy_kit(kit_dir: Path, dst: Path) -> dict:
@@ -427,10 +427,10 @@ def write_fixtures(run_dir: Path, out_dir: Path, rgb_run: Path | None = None) ->
     (out_dir / "cases.json").write_text(json.dumps({"schema": CASES_SCHEMA, "kit": "kit", "cases": cases},
                                                    allow_nan=False))
     pre = preprocessing(kit, run_dir, rgb_kit, rgb_run)
-    metadata = {"kit": model_metadata(run_dir, "coreml-fp32")}
+    metadata = [model_metadata("kit", run_dir, "coreml-fp32")]
     if rgb_kit is not None:
         pre["kit_rgb_photos"] = kit_photos(rgb_kit, rgb_run)
-        metadata["kit-rgb"] = model_metadata(rgb_run, RGB_VARIANTS[0])
+        metadata += [model_metadata("kit-rgb", rgb_run, v) for v in ("coreml-fp32", "tflite-fp32")]
     (out_dir / "preprocessing.json").write_text(json.dumps(pre, allow_nan=False))
     (out_dir / "resize.json").write_text(json.dumps(resize_cases(out_dir / "resize-photos"), allow_nan=False))
     (out_dir / "metadata.json").write_text(json.dumps(metadata, allow_nan=False))

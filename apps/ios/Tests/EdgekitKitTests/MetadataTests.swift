@@ -9,39 +9,32 @@ import Foundation
 import XCTest
 @testable import EdgekitKit
 
-struct MetadataFile: Decodable {
-    struct Entry: Decodable {
-        let variant: String
-        let preprocessing: String
-    }
-    let entries: [String: Entry]
-
-    init(from decoder: Decoder) throws {
-        entries = try decoder.singleValueContainer().decode([String: Entry].self)
-    }
+/// One converted file's `edgekit.preprocessing` metadata, and the kit of its run.
+struct MetadataEntry: Decodable {
+    let kit: String
+    let variant: String
+    let preprocessing: String
 }
 
 final class MetadataTests: XCTestCase {
-    private func fromMetadata(_ name: String, _ kit: GoldenKit) throws -> KitModelContract {
-        let file = try JSONDecoder().decode(MetadataFile.self, from: try Fixtures.data("metadata.json"))
-        let entry = try XCTUnwrap(file.entries[name], "metadata.json has no \(name)")
-        XCTAssertNotNil(kit.variants[entry.variant], "\(entry.variant) is not in \(name)")
-        return try KitModelContract(preprocessingJSON: entry.preprocessing, inputName: kit.model.input.name,
-                                    classLabels: kit.model.classNames)
-    }
-
     func testTheModelsMetadataStatesTheKitsContract() throws {
-        for (name, screen) in [("kit", AppScreen.digitPad), ("kit-rgb", .photo)] {
-            let kit = try Fixtures.kit(name)
+        let entries = try JSONDecoder().decode([MetadataEntry].self, from: try Fixtures.data("metadata.json"))
+        XCTAssertEqual(Set(entries.map(\.kit)), Set(realKits))
+        XCTAssertTrue(entries.contains { $0.kit == "kit-rgb" && $0.variant.hasPrefix("coreml-") }, "a colour Core ML model")
+        for entry in entries {
+            let name = "\(entry.kit) \(entry.variant)"
+            let kit = try Fixtures.kit(entry.kit)
+            XCTAssertNotNil(kit.variants[entry.variant], "\(name): not a variant of the kit")
             let fromKit = KitModelContract(kit: kit)
-            let fromModel = try fromMetadata(name, kit)
+            let fromModel = try KitModelContract(preprocessingJSON: entry.preprocessing, inputName: kit.model.input.name,
+                                                 classLabels: kit.model.classNames)
             XCTAssertEqual([fromModel.width, fromModel.height], [fromKit.width, fromKit.height], name)
             XCTAssertEqual(fromModel.color, fromKit.color, name)
             XCTAssertEqual(fromModel.resize, .bilinear, name)
             XCTAssertEqual(fromModel.preprocessing.pixelScale, fromKit.preprocessing.pixelScale, name)
             XCTAssertEqual(fromModel.preprocessing.bias, fromKit.preprocessing.bias, name)
-            XCTAssertEqual(fromKit.screen, screen, name)
-            XCTAssertEqual(fromModel.screen, screen, name)
+            XCTAssertEqual(fromModel.screen, entry.kit == "kit" ? .digitPad : .photo, name)
+            XCTAssertEqual(fromKit.screen, fromModel.screen, name)
             for sample in kit.samples {
                 XCTAssertEqual(try fromModel.inputValues(sample), try fromKit.inputValues(sample), "\(name) \(sample.id)")
             }
@@ -55,7 +48,7 @@ final class MetadataTests: XCTestCase {
             var meta = good
             change(&meta)
             let json = String(decoding: try JSONSerialization.data(withJSONObject: meta), as: UTF8.self)
-            return try KitModelContract(preprocessingJSON: json, inputName: "image", classLabels: ["a", "b"])
+            return try KitModelContract(preprocessingJSON: json, inputName: "input", classLabels: ["a", "b"])
         }
         XCTAssertEqual(try contract { _ in }.screen, .photo)
         let cases: [(String, (inout [String: Any]) -> Void)] = [
@@ -74,9 +67,9 @@ final class MetadataTests: XCTestCase {
                 XCTAssertFalse(text.contains("\n"), text)
             }
         }
-        XCTAssertThrowsError(try KitModelContract(preprocessingJSON: "{\"height\": 3", inputName: "image", classLabels: ["a"]))
+        XCTAssertThrowsError(try KitModelContract(preprocessingJSON: "{\"height\": 3", inputName: "input", classLabels: ["a"]))
         XCTAssertThrowsError(try KitModelContract(preprocessingJSON: String(decoding: try JSONSerialization.data(
-            withJSONObject: good), as: UTF8.self), inputName: "image", classLabels: []))
+            withJSONObject: good), as: UTF8.self), inputName: "input", classLabels: []))
     }
 
     func testCoreMLsLabelDictionaryInClassOrderAndTheTop3Lines() throws {
