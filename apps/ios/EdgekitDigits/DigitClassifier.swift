@@ -17,12 +17,22 @@ final class DigitClassifier {
     private let visionModel: VNCoreMLModel
 
     init(configuration: MLModelConfiguration = MLModelConfiguration(), bundle: Bundle = .main) throws {
+        try self.init(model: try DigitClassifier.bundledModel(configuration: configuration, bundle: bundle))
+    }
+
+    /// A classifier of an already loaded model (the parity test loads kits' models itself).
+    init(model: MLModel) throws {
+        self.model = model
+        visionModel = try VNCoreMLModel(for: model)
+    }
+
+    /// The app's compiled model (Model.mlpackage -> Model.mlmodelc in the bundle).
+    static func bundledModel(configuration: MLModelConfiguration = MLModelConfiguration(), bundle: Bundle = .main) throws -> MLModel {
         guard let url = bundle.url(forResource: ModelContract.modelResource, withExtension: "mlmodelc") else {
             throw NSError(domain: "EdgekitDigits", code: 1, userInfo: [NSLocalizedDescriptionKey:
                 "\(ModelContract.modelResource).mlmodelc is not in the bundle: copy a run's Model.mlpackage into EdgekitDigits/ (see README)"])
         }
-        model = try MLModel(contentsOf: url, configuration: configuration)
-        visionModel = try VNCoreMLModel(for: model)
+        return try MLModel(contentsOf: url, configuration: configuration)
     }
 
     /// Top-`k` classes for a grayscale image, most probable first.
