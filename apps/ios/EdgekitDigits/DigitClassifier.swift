@@ -12,6 +12,17 @@ struct Prediction: Identifiable, Equatable {
     var id: String { label }
 }
 
+/// Vision's top-`k` classes for `image`, most probable first, the image
+/// brought to the model's input size by `scaling`.
+func visionTopK(_ model: VNCoreMLModel, _ image: CGImage, scaling: VNImageCropAndScaleOption, k: Int) throws -> [Prediction] {
+    let request = VNCoreMLRequest(model: model)
+    request.imageCropAndScaleOption = scaling
+    try VNImageRequestHandler(cgImage: image, options: [:]).perform([request])
+    let observations = (request.results as? [VNClassificationObservation]) ?? []
+    return observations.sorted { $0.confidence > $1.confidence }.prefix(k)
+        .map { Prediction(label: $0.identifier, probability: $0.confidence) }
+}
+
 final class DigitClassifier {
     let model: MLModel
     private let visionModel: VNCoreMLModel
@@ -37,13 +48,8 @@ final class DigitClassifier {
 
     /// Top-`k` classes for a grayscale image, most probable first.
     func classify(_ image: CGImage, top k: Int = 3) throws -> [Prediction] {
-        let request = VNCoreMLRequest(model: visionModel)
         // The image is already the model's size; scaleFit keeps a drawn digit's aspect ratio.
-        request.imageCropAndScaleOption = .scaleFit
-        try VNImageRequestHandler(cgImage: image, options: [:]).perform([request])
-        let observations = (request.results as? [VNClassificationObservation]) ?? []
-        return observations.sorted { $0.confidence > $1.confidence }.prefix(k)
-            .map { Prediction(label: $0.identifier, probability: $0.confidence) }
+        try visionTopK(visionModel, image, scaling: .scaleFit, k: k)
     }
 
     /// All class probabilities (in ModelContract.classLabels order) from MLModel directly,

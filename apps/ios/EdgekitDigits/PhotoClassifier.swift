@@ -63,12 +63,7 @@ final class PhotoClassifier {
     /// Top-`k` classes through Vision: the whole photo stretched to the
     /// model's size (.scaleFill), as edgekit resized it, by Vision's scaler.
     func visionClassify(_ photo: CGImage, top k: Int = 3) throws -> [Prediction] {
-        let request = VNCoreMLRequest(model: visionModel)
-        request.imageCropAndScaleOption = .scaleFill
-        try VNImageRequestHandler(cgImage: photo, options: [:]).perform([request])
-        let observations = (request.results as? [VNClassificationObservation]) ?? []
-        return observations.sorted { $0.confidence > $1.confidence }.prefix(k)
-            .map { Prediction(label: $0.identifier, probability: $0.confidence) }
+        try visionTopK(visionModel, photo, scaling: .scaleFill, k: k)
     }
 }
 #endif
