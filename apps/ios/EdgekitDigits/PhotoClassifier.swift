@@ -48,7 +48,8 @@ final class PhotoClassifier {
         let input = try MLDictionaryFeatureProvider(dictionary: [contract.inputName: MLFeatureValue(pixelBuffer: buffer)])
         let output = try model.prediction(from: input)
         guard let dict = output.featureValue(for: ModelContract.probabilitiesOutput)?.dictionaryValue else {
-            throw ModelMetadataError("the model has no \(ModelContract.probabilitiesOutput) output")
+            throw NSError(domain: "EdgekitDigits", code: 3, userInfo: [NSLocalizedDescriptionKey:
+                "model has no \(ModelContract.probabilitiesOutput) output"])
         }
         var byLabel: [String: Double] = [:]
         for (key, value) in dict { if let label = key as? String { byLabel[label] = value.doubleValue } }
