@@ -20,7 +20,15 @@ writes into OUT_DIR:
   ``kit_rgb``) the float32 values Python fed the model: the run's
   ``model.io.pixels.apply`` of its test image in the dataset (the call the
   check stage makes before it predicts); and a synthetic RGB buffer with a
-  mean/std mapping and ``edgekit.rundir.PixelMapping.apply`` of it.
+  mean/std mapping and ``edgekit.rundir.PixelMapping.apply`` of it;
+  ``kit_rgb_photos``: for every sample of the colour kit, the photo the
+  dataset read it from, at its own size (40x40), as RGB pixels;
+- ``resize.json``: photos of other sizes (grayscale and RGB; down, up, one
+  side only) and what edgekit's folder reader (train/data.py, Pillow's
+  bilinear over the whole image) made of them at the model's size;
+- ``metadata.json``: the ``edgekit.preprocessing`` metadata of converted
+  files of each run (the Core ML packages' user-defined metadata, the colour
+  run's TFLite file's metadata), what an app reads from the model it ships.
 
 The Swift tests look for them in ``$EDGEKIT_IOS_FIXTURES`` (or
 ``apps/ios/Fixtures``); tests/ios/test_swift_package.py writes them into a
@@ -44,9 +52,9 @@ CASES_SCHEMA = "edgekit.ios-conformance/1"
 VARIANTS = ("coreml-fp32", "coreml-pal2", "tflite-dynamic-int8")
 CHECK_LIMIT = 300
 KIT_COUNT = 40
-# TFLite only: checking a colour Core ML variant on mil-reference fails here
-# today ("model input is [32, 32, 1]"; reported to issue 11's owner)
-RGB_VARIANTS = ("tflite-fp32", "tflite-dynamic-int8")
+# A Core ML variant (what the app ships; its BGR image input checked on
+# mil-reference) and two TFLite ones, like the grayscale kit
+RGB_VARIANTS = ("coreml-fp32", "tflite-fp32", "tflite-dynamic-int8")
 RGB_KIT_COUNT = 16
 
 
@@ -320,6 +328,82 @@ def preprocessing(kit: dict, run_dir: Path, rgb_kit: dict | None = None, rgb_run
     return out
 
 
+def kit_photos(kit: dict, run_dir: Path) -> list[dict]:
+    """For each sample of a colour kit, the test photo the dataset read it
+    from, at its own size, as RGB pixels: every test photo is read the way
+    the dataset reads it, and the one whose pixels are the sample's is taken
+    (exactly one must be)."""
+    from PIL import Image
+
+    from edgekit.rundir import ModelArtifact, RunDir
+    from edgekit.train import data
+
+    source = Path(ModelArtifact.read(RunDir(run_dir)).manifest["dataset"]["source"]) / "test"
+    size = (kit["model"]["input"]["height"], kit["model"]["input"]["width"])
+    read: dict[bytes, list[Path]] = {}
+    for path in sorted(source.rglob("*.png")):
+        pixels, _ = data._read_image(path, size, "rgb")   # the dataset's own reader
+        read.setdefault(pixels.tobytes(), []).append(path)
+    out = []
+    for s in kit["samples"]:
+        found = read.get(bytes(s["pixels"]), [])
+        assert len(found) == 1, f"sample {s['id']}: {len(found)} test photos read as its pixels"
+        with Image.open(found[0]) as im:
+            photo = np.asarray(im.convert("RGB"), np.uint8)
+        assert photo.shape[:2] != size, "the photos are the model's size already: nothing is resized"
+        out.append({"id": s["id"], "file": found[0].relative_to(source).as_posix(), "height": photo.shape[0],
+                    "width": photo.shape[1], "pixels": [int(v) for v in photo.reshape(-1)]})
+    return out
+
+
+# (source width, height) -> (model width, height), colour: down by integer
+# and non-integer factors (Pillow's filter widens with the factor), up, one
+# side only, both ways at once, a phone photo's aspect ratio to a square
+RESIZE_CASES = (((40, 40), (32, 32), "rgb"), ((97, 61), (28, 28), "grayscale"), ((97, 61), (32, 24), "rgb"),
+                ((7, 5), (16, 16), "rgb"), ((30, 30), (30, 12), "grayscale"), ((13, 9), (5, 9), "rgb"),
+                ((64, 20), (16, 48), "rgb"), ((400, 300), (96, 96), "rgb"), ((3, 1), (28, 28), "grayscale"))
+
+
+def resize_cases(work: Path, seed: int = 0) -> dict:
+    """Each RESIZE_CASES photo (seeded noise over a gradient, saved as PNG)
+    and what train/data.py's reader gives for it at the model's size."""
+    from PIL import Image
+
+    from edgekit.train import data
+
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    cases = []
+    for (w, h), (ow, oh), color in RESIZE_CASES:
+        shape = (h, w) if color == "grayscale" else (h, w, 3)
+        ramp = np.add.outer(np.arange(h) * 255 // max(h - 1, 1), np.arange(w) * 255 // max(w - 1, 1)) // 2
+        ramp = ramp if color == "grayscale" else ramp[..., None]
+        photo = np.clip(ramp + rng.integers(-80, 81, shape), 0, 255).astype(np.uint8)
+        path = work / f"{w}x{h}-{color}.png"
+        Image.fromarray(photo, "L" if color == "grayscale" else "RGB").save(path)
+        resized, _ = data._read_image(path, (oh, ow), color)   # the dataset's own reader
+        assert resized.shape[:2] == (oh, ow), resized.shape
+        cases.append({"color": color, "width": w, "height": h, "pixels": [int(v) for v in photo.reshape(-1)],
+                      "out_width": ow, "out_height": oh, "resized": [int(v) for v in resized.reshape(-1)]})
+    return {"method": data.RESIZE_METHOD, "cases": cases}
+
+
+def model_metadata(kit: str, run_dir: Path, variant: str) -> dict:
+    """The ``edgekit.preprocessing`` metadata string of ``variant``'s file,
+    read back from the file (Core ML user-defined metadata or TFLite metadata)."""
+    from edgekit.convert import coreml, tflite
+    from edgekit.rundir import RunDir
+
+    folder = RunDir(run_dir).variant_dir(variant)
+    if variant.startswith("coreml-"):
+        meta = dict(coreml.load_spec(folder / coreml.FILE_NAME).description.metadata.userDefined)
+        text = meta["edgekit.preprocessing"]
+    else:
+        text = tflite.read_metadata((folder / "model.tflite").read_bytes())["edgekit.preprocessing"].decode()
+    return {"kit": kit, "variant": variant, "preprocessing": text}
+
+
 def _copy_kit(kit_dir: Path, dst: Path) -> dict:
     if dst.exists():
         shutil.rmtree(dst)
@@ -342,8 +426,14 @@ def write_fixtures(run_dir: Path, out_dir: Path, rgb_run: Path | None = None) ->
         cases += build_rgb_cases(rgb_kit)
     (out_dir / "cases.json").write_text(json.dumps({"schema": CASES_SCHEMA, "kit": "kit", "cases": cases},
                                                    allow_nan=False))
-    (out_dir / "preprocessing.json").write_text(json.dumps(preprocessing(kit, run_dir, rgb_kit, rgb_run),
-                                                           allow_nan=False))
+    pre = preprocessing(kit, run_dir, rgb_kit, rgb_run)
+    metadata = [model_metadata("kit", run_dir, "coreml-fp32")]
+    if rgb_kit is not None:
+        pre["kit_rgb_photos"] = kit_photos(rgb_kit, rgb_run)
+        metadata += [model_metadata("kit-rgb", rgb_run, v) for v in ("coreml-fp32", "tflite-fp32")]
+    (out_dir / "preprocessing.json").write_text(json.dumps(pre, allow_nan=False))
+    (out_dir / "resize.json").write_text(json.dumps(resize_cases(out_dir / "resize-photos"), allow_nan=False))
+    (out_dir / "metadata.json").write_text(json.dumps(metadata, allow_nan=False))
     return out_dir
 
 

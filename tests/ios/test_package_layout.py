@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 IOS = ROOT / "apps" / "ios"
-APPLE_ONLY = {"CoreML", "Vision", "CoreVideo", "CoreGraphics", "ImageIO", "UIKit", "AppKit", "CoreImage"}
+APPLE_ONLY = {"CoreML", "Vision", "CoreVideo", "CoreGraphics", "ImageIO", "UIKit", "AppKit", "CoreImage", "PhotosUI"}
 IMPORT = re.compile(r"^\s*(?:@testable\s+)?import\s+(\w+)", re.M)
 
 

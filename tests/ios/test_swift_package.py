@@ -1,6 +1,7 @@
 """The Swift package in apps/ios, built and tested with the real toolchain:
-tests/ios/swift_fixtures.py writes a real golden kit (from a small checked
-run) and the conformance cases into a temporary directory, then
+tests/ios/swift_fixtures.py writes real golden kits (grayscale and colour,
+from small checked runs), the conformance cases, the preprocessing and
+resize cases and the models' metadata into a temporary directory, then
 ``swift build`` and ``swift test`` run in apps/ios with
 EDGEKIT_IOS_FIXTURES pointing there. The build cache is apps/ios/.build
 (ignored by git), so a second run only relinks.
@@ -68,9 +69,12 @@ def test_swift_package_builds_and_agrees_with_python(request, tmp_path, capsys):
     assert failures == 0 and total >= 20, out[-3000:]
     agree = f"conformance: {len(cases)} of {len(cases)} cases agree with edgekit.runtime.golden.verify"
     assert agree in out, out[-3000:]
+    photos = len(json.loads((fixtures / "resize.json").read_text())["cases"])
+    resized = f"resize: {photos} of {photos} photos resized exactly as edgekit's reader resizes them"
+    assert resized in out, out[-3000:]
     # The counts belong in `make test`'s output, not only in a captured log.
     with capsys.disabled():
-        print(f"\napps/ios: swift test ran {total} XCTest tests, 0 failures; {agree}")
+        print(f"\napps/ios: swift test ran {total} XCTest tests, 0 failures; {agree}; {resized}")
 
 
 @pytest.mark.parametrize("require, outcome", [(None, "1 skipped"), ("1", "1 failed")])

@@ -12,28 +12,44 @@ struct Prediction: Identifiable, Equatable {
     var id: String { label }
 }
 
+/// Vision's top-`k` classes for `image`, most probable first, the image
+/// brought to the model's input size by `scaling`.
+func visionTopK(_ model: VNCoreMLModel, _ image: CGImage, scaling: VNImageCropAndScaleOption, k: Int) throws -> [Prediction] {
+    let request = VNCoreMLRequest(model: model)
+    request.imageCropAndScaleOption = scaling
+    try VNImageRequestHandler(cgImage: image, options: [:]).perform([request])
+    let observations = (request.results as? [VNClassificationObservation]) ?? []
+    return observations.sorted { $0.confidence > $1.confidence }.prefix(k)
+        .map { Prediction(label: $0.identifier, probability: $0.confidence) }
+}
+
 final class DigitClassifier {
     let model: MLModel
     private let visionModel: VNCoreMLModel
 
     init(configuration: MLModelConfiguration = MLModelConfiguration(), bundle: Bundle = .main) throws {
+        try self.init(model: try DigitClassifier.bundledModel(configuration: configuration, bundle: bundle))
+    }
+
+    /// A classifier of an already loaded model (the parity test loads kits' models itself).
+    init(model: MLModel) throws {
+        self.model = model
+        visionModel = try VNCoreMLModel(for: model)
+    }
+
+    /// The app's compiled model (Model.mlpackage -> Model.mlmodelc in the bundle).
+    static func bundledModel(configuration: MLModelConfiguration = MLModelConfiguration(), bundle: Bundle = .main) throws -> MLModel {
         guard let url = bundle.url(forResource: ModelContract.modelResource, withExtension: "mlmodelc") else {
             throw NSError(domain: "EdgekitDigits", code: 1, userInfo: [NSLocalizedDescriptionKey:
                 "\(ModelContract.modelResource).mlmodelc is not in the bundle: copy a run's Model.mlpackage into EdgekitDigits/ (see README)"])
         }
-        model = try MLModel(contentsOf: url, configuration: configuration)
-        visionModel = try VNCoreMLModel(for: model)
+        return try MLModel(contentsOf: url, configuration: configuration)
     }
 
     /// Top-`k` classes for a grayscale image, most probable first.
     func classify(_ image: CGImage, top k: Int = 3) throws -> [Prediction] {
-        let request = VNCoreMLRequest(model: visionModel)
         // The image is already the model's size; scaleFit keeps a drawn digit's aspect ratio.
-        request.imageCropAndScaleOption = .scaleFit
-        try VNImageRequestHandler(cgImage: image, options: [:]).perform([request])
-        let observations = (request.results as? [VNClassificationObservation]) ?? []
-        return observations.sorted { $0.confidence > $1.confidence }.prefix(k)
-            .map { Prediction(label: $0.identifier, probability: $0.confidence) }
+        try visionTopK(visionModel, image, scaling: .scaleFit, k: k)
     }
 
     /// All class probabilities (in ModelContract.classLabels order) from MLModel directly,

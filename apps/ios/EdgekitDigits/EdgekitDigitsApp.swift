@@ -1,11 +1,12 @@
-// SwiftUI entry point: one screen to draw a digit and see the model's top 3.
+// SwiftUI entry point: the screen the bundled model's contract asks for (RootView):
+// draw a digit (grayscale model) or pick a photo (colour model), and the top 3.
 import SwiftUI
 
 @main
 struct EdgekitDigitsApp: App {
     var body: some Scene {
         WindowGroup {
-            ContentView()
+            RootView()
         }
     }
 }

@@ -25,5 +25,7 @@ enum ModelContract {
     static let classLabels = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
     /// The golden kit's folder in the test bundle and its schema.
     static let goldenFolder = "golden"
+    /// More kits in the test bundle, each folder a kit and its `<variant-id>.mlpackage` (e.g. a colour model's).
+    static let kitsFolder = "kits"
     static let goldenSchema = "edgekit.golden/1"
 }

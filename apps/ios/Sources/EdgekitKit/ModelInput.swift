@@ -3,10 +3,30 @@
 // grayscale or RGB(A) pixel buffer into the values the model takes: what
 // edgekit fed the model when it computed the kit's expected outputs.
 //
-// Resizing is not done here: a buffer must already be the model's size
-// (on a phone, Vision or Core Graphics scales the image first; only a Mac
-// and a device can check that step).
+// A buffer of the model's size is mapped as it is; a photo of any other
+// size is first resized the way the kit records (`resize`: Pillow's
+// bilinear over the whole image, Resize.swift), so an app that decodes a
+// photo into an RGBA/BGRA buffer at its own size gets what edgekit fed the
+// model. Decoding the photo (PNG/JPEG -> pixels) needs Core Graphics: only
+// a Mac and a device can check that step.
 import Foundation
+
+/// How an image of another size becomes the model's width x height, as the
+/// kit or the model's metadata records it ("bilinear, whole image, no crop").
+public enum ResizeMethod: Equatable {
+    /// Pillow's bilinear over the whole image, no crop, aspect ratio not kept (train/data.py).
+    case bilinear
+    /// A method this package does not implement, as recorded.
+    case unsupported(String)
+
+    /// The method a recorded text names: its words before the first comma;
+    /// none recorded is edgekit's only method (ModelIO's default, bilinear).
+    public init(recorded text: String?) {
+        let name = (text ?? "bilinear").split(separator: ",", maxSplits: 1).first
+            .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        self = name == "bilinear" ? .bilinear : .unsupported(text ?? "")
+    }
+}
 
 /// The channel order a model takes.
 public enum ColorOrder: String, Equatable {
@@ -54,19 +74,22 @@ public struct KitModelContract: Equatable {
     public let color: ColorOrder
     public let preprocessing: Preprocessing
     public let classLabels: [String]
+    /// How a photo of another size is brought to width x height.
+    public let resize: ResizeMethod
 
     public var channels: Int { color.channels }
     /// Input values per image: height x width x channels.
     public var valueCount: Int { width * height * channels }
 
     public init(inputName: String, width: Int, height: Int, color: ColorOrder, preprocessing: Preprocessing,
-                classLabels: [String]) {
+                classLabels: [String], resize: ResizeMethod = .bilinear) {
         self.inputName = inputName
         self.width = width
         self.height = height
         self.color = color
         self.preprocessing = preprocessing
         self.classLabels = classLabels
+        self.resize = resize
     }
 
     public init(kit: GoldenKit) {
@@ -81,6 +104,7 @@ public struct KitModelContract: Equatable {
                                       std: input.std ?? Array(repeating: 1, count: c),
                                       pixelScale: input.pixels?.scale, bias: input.pixels?.bias)
         classLabels = kit.model.classNames
+        resize = ResizeMethod(recorded: input.resize)
     }
 
     /// The model input values (row-major, top row first, channels
@@ -89,16 +113,7 @@ public struct KitModelContract: Equatable {
         guard image.width == width, image.height == height else {
             throw PixelError.size(got: "\(image.width)x\(image.height)", needed: "\(width)x\(height)")
         }
-        // Where each model channel is in the buffer's pixel.
-        let source: [Int]
-        switch (color, image.format) {
-        case (.grayscale, .gray8): source = [0]
-        case (.rgb, .rgb8), (.rgb, .rgba8): source = [0, 1, 2]
-        case (.bgr, .rgb8), (.bgr, .rgba8): source = [2, 1, 0]
-        case (.rgb, .bgra8): source = [2, 1, 0]
-        case (.bgr, .bgra8): source = [0, 1, 2]
-        default: throw PixelError.format(got: image.format, model: color)
-        }
+        let source = try channelSource(image.format)
         var out: [Float] = []
         out.reserveCapacity(valueCount)
         let step = image.format.bytesPerPixel
@@ -114,9 +129,39 @@ public struct KitModelContract: Equatable {
         return out
     }
 
+    /// `photo` at the model's size: as it is when it already has that size,
+    /// otherwise resized with the contract's method (the whole image, no crop).
+    public func modelImage(_ photo: PixelImage) throws -> PixelImage {
+        _ = try channelSource(photo.format)
+        if photo.width == width && photo.height == height { return photo }
+        switch resize {
+        case .bilinear: return try photo.resizedBilinear(width: width, height: height)
+        case .unsupported(let text): throw PixelError.resize(text)
+        }
+    }
+
+    /// The model input values for a photo of any size: resized as the kit
+    /// records (`modelImage`), then mapped like a buffer of the model's size.
+    public func inputValues(photo: PixelImage) throws -> [Float] {
+        try inputValues(try modelImage(photo))
+    }
+
     /// The model input values for one of the kit's samples (its `pixels`).
     public func inputValues(_ sample: GoldenSample) throws -> [Float] {
         try inputValues(PixelImage(sample: sample, width: width, height: height, channels: channels))
+    }
+
+    /// Where each model channel is in a `format` pixel; throws when that
+    /// buffer cannot feed this model (gray for colour or the other way round).
+    private func channelSource(_ format: PixelFormat) throws -> [Int] {
+        switch (color, format) {
+        case (.grayscale, .gray8): return [0]
+        case (.rgb, .rgb8), (.rgb, .rgba8): return [0, 1, 2]
+        case (.bgr, .rgb8), (.bgr, .rgba8): return [2, 1, 0]
+        case (.rgb, .bgra8): return [2, 1, 0]
+        case (.bgr, .bgra8): return [0, 1, 2]
+        default: throw PixelError.format(got: format, model: color)
+        }
     }
 
     /// The `k` most probable classes with their labels, most probable first.
@@ -153,9 +198,11 @@ public enum PixelError: Error, Equatable, CustomStringConvertible {
     case format(got: PixelFormat, model: ColorOrder)
     case buffer(String)
     case classes(got: Int, needed: Int)
+    case resize(String)
 
     public var description: String {
         switch self {
+        case .resize(let method): return "the model's images were resized \"\(method)\"; this package resizes bilinear only"
         case .size(let got, let needed): return "the image is \(got), the model takes \(needed) (resize it first)"
         case .format(let got, let model): return "a \(got) buffer cannot feed a \(model.rawValue) model"
         case .buffer(let why): return "bad pixel buffer: \(why)"

@@ -5,35 +5,52 @@ import Foundation
 import XCTest
 @testable import EdgekitKit
 
+/// The real kits: grayscale ("kit") and colour ("kit-rgb", a BGR model): every
+/// test here runs on both.
+let realKits = ["kit", "kit-rgb"]
+
 final class KitLoaderTests: XCTestCase {
-    func testTheRealKitDecodes() throws {
-        let kit = try Fixtures.kit()
-        XCTAssertEqual(kit.schema, GoldenKit.supportedSchema)
-        XCTAssertEqual(kit.count, kit.samples.count)
-        XCTAssertGreaterThan(kit.count, 0)
-        let contract = KitModelContract(kit: kit)
-        XCTAssertEqual(contract.inputName, kit.model.input.name)
-        XCTAssertEqual(contract.color, .grayscale)  // edgekit golden writes grayscale kits only (so far)
-        XCTAssertEqual(contract.classLabels.count, kit.model.output.classes)
-        XCTAssertEqual(contract.preprocessing.scale, 1 / 255)
-        XCTAssertEqual(contract.preprocessing.mean, [0])
-        XCTAssertEqual(contract.preprocessing.std, [1])
-        if let px = kit.model.input.pixels {  // the model's own mapping, in kits that record it
-            XCTAssertEqual(contract.preprocessing.pixelScale, px.scale)
-            XCTAssertEqual(contract.preprocessing.bias, px.bias)
+    func testTheRealKitsDecode() throws {
+        for name in realKits {
+            let kit = try Fixtures.kit(name)
+            XCTAssertEqual(kit.schema, GoldenKit.supportedSchema)
+            XCTAssertEqual(kit.count, kit.samples.count)
+            XCTAssertGreaterThan(kit.count, 0)
+            let contract = KitModelContract(kit: kit)
+            XCTAssertEqual(contract.inputName, kit.model.input.name)
+            XCTAssertEqual(contract.classLabels.count, kit.model.output.classes)
+            XCTAssertEqual(contract.preprocessing.scale, 1 / 255)
+            XCTAssertEqual(contract.resize, .bilinear, name)
+            if let px = kit.model.input.pixels {  // the model's own mapping, in kits that record it
+                XCTAssertEqual(contract.preprocessing.pixelScale, px.scale)
+                XCTAssertEqual(contract.preprocessing.bias, px.bias)
+            }
+            for sample in kit.samples {
+                XCTAssertEqual(sample.pixels.count, contract.valueCount, "\(name) \(sample.id)")
+                XCTAssertTrue(FileManager.default.fileExists(atPath: Fixtures.kitFolder(name)
+                    .appendingPathComponent(sample.png).path))
+                XCTAssertEqual(sample.original.probabilities.count, contract.classLabels.count)
+            }
+            XCTAssertFalse(kit.variants.isEmpty)
+            for (id, v) in kit.variants {
+                XCTAssertEqual(v.expected.count, kit.count, id)
+                XCTAssertFalse(id.contains("_"), "variant ids are hyphenated: convertFromSnakeCase would rename \(id)")
+            }
+            if let ios = kit.recommended["ios"] ?? nil { XCTAssertEqual(try kit.variant(ios).format, "coreml") }
         }
-        for sample in kit.samples {
-            XCTAssertEqual(sample.pixels.count, contract.valueCount, sample.id)
-            XCTAssertTrue(FileManager.default.fileExists(atPath: Fixtures.kitFolder.appendingPathComponent(sample.png).path))
-            XCTAssertEqual(sample.original.probabilities.count, contract.classLabels.count)
-        }
-        XCTAssertFalse(kit.variants.isEmpty)
-        for (id, v) in kit.variants {
-            XCTAssertEqual(v.expected.count, kit.count, id)
-            XCTAssertFalse(id.contains("_"), "variant ids are hyphenated: convertFromSnakeCase would rename \(id)")
-        }
-        if let ios = kit.recommended["ios"] ?? nil { XCTAssertEqual(try kit.variant(ios).format, "coreml") }
-        XCTAssertTrue(kit.variants.values.contains { !$0.knownFlips.isEmpty }, "the fixture kit has known flips")
+        let gray = KitModelContract(kit: try Fixtures.kit("kit"))
+        XCTAssertEqual(gray.color, .grayscale)
+        XCTAssertEqual(gray.preprocessing.mean, [0])
+        XCTAssertEqual(gray.preprocessing.std, [1])
+        XCTAssertTrue(try Fixtures.kit("kit").variants.values.contains { !$0.knownFlips.isEmpty },
+                      "the fixture kit has known flips")
+        // the colour kit: a BGR model with a per-channel mean/std (support.colour's h5 model)
+        let rgbKit = try Fixtures.kit("kit-rgb")
+        let rgb = KitModelContract(kit: rgbKit)
+        XCTAssertEqual(rgb.color, .bgr)
+        XCTAssertEqual(rgb.preprocessing.mean, rgbKit.model.input.mean)
+        XCTAssertEqual(rgb.preprocessing.std, rgbKit.model.input.std)
+        XCTAssertEqual(Set(rgb.preprocessing.std).count, 3, "a different std per channel")
     }
 
     // MARK: damaged kits
@@ -60,34 +77,46 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testTruncatedGoldenJSON() throws {
-        let folder = try copyOfKit(for: self)
-        let url = folder.appendingPathComponent(GoldenKit.fileName)
-        let data = try Data(contentsOf: url)
-        try data.prefix(data.count / 2).write(to: url)
-        expectError(.notJSON, in: folder, mentioning: ["not valid JSON", "truncated", "\(data.count / 2) bytes"])
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            let url = folder.appendingPathComponent(GoldenKit.fileName)
+            let data = try Data(contentsOf: url)
+            try data.prefix(data.count / 2).write(to: url)
+            expectError(.notJSON, in: folder, mentioning: ["not valid JSON", "truncated", "\(data.count / 2) bytes"])
+        }
     }
 
     func testWrongSchema() throws {
-        let folder = try copyOfKit(for: self)
-        try edit(folder) { $0["schema"] = "edgekit.golden/2" }
-        expectError(.wrongSchema, in: folder, mentioning: ["\"edgekit.golden/2\"", "reads \"edgekit.golden/1\""])
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            try edit(folder) { $0["schema"] = "edgekit.golden/2" }
+            expectError(.wrongSchema, in: folder, mentioning: ["\"edgekit.golden/2\"", "reads \"edgekit.golden/1\""])
+        }
     }
 
     func testNoSchema() throws {
-        let folder = try copyOfKit(for: self)
-        try edit(folder) { $0["schema"] = nil }
-        expectError(.wrongSchema, in: folder, mentioning: ["schema missing"])
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            try edit(folder) { $0["schema"] = nil }
+            expectError(.wrongSchema, in: folder, mentioning: ["schema missing"])
+        }
     }
 
     func testCountThatDisagreesWithTheSamples() throws {
-        let folder = try copyOfKit(for: self)
-        var n = 0
-        try edit(folder) { n = ($0["samples"] as! [Any]).count; $0["count"] = n + 1 }
-        expectError(.inconsistent, in: folder, mentioning: ["count is \(n + 1) but there are \(n) samples"])
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            var n = 0
+            try edit(folder) { n = ($0["samples"] as! [Any]).count; $0["count"] = n + 1 }
+            expectError(.inconsistent, in: folder, mentioning: ["count is \(n + 1) but there are \(n) samples"])
+        }
     }
 
     func testExpectedOutputsThatDisagreeWithTheSamples() throws {
-        let folder = try copyOfKit(for: self)
+        for name in realKits { try expectedOutputsThatDisagree(name) }
+    }
+
+    private func expectedOutputsThatDisagree(_ name: String) throws {
+        let folder = try copyOfKit(name, for: self)
         var id = ""
         try edit(folder) { top in
             var variants = top["variants"] as! [String: Any]
@@ -101,25 +130,31 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testPixelsThatDisagreeWithTheInputSize() throws {
-        let folder = try copyOfKit(for: self)
-        try edit(folder) { top in
-            var samples = top["samples"] as! [[String: Any]]
-            samples[1]["pixels"] = [0, 1, 2]
-            top["samples"] = samples
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            try edit(folder) { top in
+                var samples = top["samples"] as! [[String: Any]]
+                samples[1]["pixels"] = [0, 1, 2]
+                top["samples"] = samples
+            }
+            expectError(.inconsistent, in: folder, mentioning: ["samples[1].pixels has 3 values"])
         }
-        expectError(.inconsistent, in: folder, mentioning: ["samples[1].pixels has 3 values"])
     }
 
     func testAPixelMappingForTheWrongChannelCount() throws {
-        let folder = try copyOfKit(for: self)
-        try edit(folder) { top in
-            var model = top["model"] as! [String: Any]
-            var input = model["input"] as! [String: Any]
-            input["pixels"] = ["scale": [0.1, 0.2, 0.3], "bias": [0.0, 0.0, 0.0]]
-            model["input"] = input
-            top["model"] = model
+        // three scales for the grayscale kit's one channel, one for the colour kit's three
+        for (name, n, channels) in [("kit", 3, 1), ("kit-rgb", 1, 3)] {
+            let folder = try copyOfKit(name, for: self)
+            try edit(folder) { top in
+                var model = top["model"] as! [String: Any]
+                var input = model["input"] as! [String: Any]
+                input["pixels"] = ["scale": Array(repeating: 0.1, count: n), "bias": Array(repeating: 0.0, count: n)]
+                model["input"] = input
+                top["model"] = model
+            }
+            expectError(.inconsistent, in: folder,
+                        mentioning: ["model.input.pixels has \(n) scales and \(n) biases for \(channels) channel(s)"])
         }
-        expectError(.inconsistent, in: folder, mentioning: ["model.input.pixels has 3 scales and 3 biases for 1 channel(s)"])
     }
 
     func testSamplesInAnotherChannelOrderThanRGB() throws {
@@ -143,25 +178,31 @@ final class KitLoaderTests: XCTestCase {
     }
 
     func testMissingPNG() throws {
-        let folder = try copyOfKit(for: self)
-        let kit = try GoldenKit.load(from: folder)
-        try FileManager.default.removeItem(at: folder.appendingPathComponent(kit.samples[2].png))
-        expectError(.missingPNG, in: folder, mentioning: ["1 sample PNG(s) missing", kit.samples[2].png])
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            let kit = try GoldenKit.load(from: folder)
+            try FileManager.default.removeItem(at: folder.appendingPathComponent(kit.samples[2].png))
+            expectError(.missingPNG, in: folder, mentioning: ["1 sample PNG(s) missing", kit.samples[2].png])
+        }
     }
 
     func testMissingField() throws {
-        let folder = try copyOfKit(for: self)
-        try edit(folder) { top in
-            var samples = top["samples"] as! [[String: Any]]
-            samples[3]["test_index"] = nil
-            top["samples"] = samples
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            try edit(folder) { top in
+                var samples = top["samples"] as! [[String: Any]]
+                samples[3]["test_index"] = nil
+                top["samples"] = samples
+            }
+            expectError(.badField, in: folder, mentioning: ["samples[3].test_index: missing"])
         }
-        expectError(.badField, in: folder, mentioning: ["samples[3].test_index: missing"])
     }
 
     func testNoGoldenJSON() throws {
-        let folder = try copyOfKit(for: self)
-        try FileManager.default.removeItem(at: folder.appendingPathComponent(GoldenKit.fileName))
-        expectError(.unreadable, in: folder, mentioning: ["cannot read the kit"])
+        for name in realKits {
+            let folder = try copyOfKit(name, for: self)
+            try FileManager.default.removeItem(at: folder.appendingPathComponent(GoldenKit.fileName))
+            expectError(.unreadable, in: folder, mentioning: ["cannot read the kit"])
+        }
     }
 }

@@ -19,15 +19,17 @@ final class TopKTests: XCTestCase {
     }
 
     func testContractTopKNamesTheClasses() throws {
-        let kit = try Fixtures.kit()
-        let contract = KitModelContract(kit: kit)
-        let p = kit.samples[0].original.probabilities
-        let top = try contract.topK(p, k: 3)
-        XCTAssertEqual(top.count, 3)
-        XCTAssertEqual(top[0].label, kit.model.classNames[kit.samples[0].original.top1])
-        XCTAssertTrue(top[0].probability >= top[1].probability && top[1].probability >= top[2].probability)
-        XCTAssertThrowsError(try contract.topK([0.5, 0.5], k: 1)) {
-            XCTAssertEqual($0 as? PixelError, .classes(got: 2, needed: kit.model.classNames.count))
+        for name in realKits {
+            let kit = try Fixtures.kit(name)
+            let contract = KitModelContract(kit: kit)
+            let p = kit.samples[0].original.probabilities
+            let top = try contract.topK(p, k: 3)
+            XCTAssertEqual(top.count, min(3, kit.model.classNames.count))
+            XCTAssertEqual(top[0].label, kit.model.classNames[kit.samples[0].original.top1], name)
+            XCTAssertTrue(zip(top, top.dropFirst()).allSatisfy { $0.probability >= $1.probability }, name)
+            XCTAssertThrowsError(try contract.topK([0.5, 0.5, 0.5, 0.5, 0.5], k: 1)) {
+                XCTAssertEqual($0 as? PixelError, .classes(got: 5, needed: kit.model.classNames.count))
+            }
         }
     }
 }
