@@ -154,7 +154,7 @@ def stage_configs(args: argparse.Namespace) -> dict[str, Any]:
 
     run_dir = Path(args.run)
     configs["report"] = report.ReportConfig(run_dir=run_dir, **_cli("report").policy_kwargs(args))
-    configs["golden"] = golden.GoldenConfig(run_dir=run_dir, count=golden_count)
+    configs["golden"] = golden.GoldenConfig(run_dir=run_dir, count=golden_count, policy=configs["report"].policy)
     return configs
 
 

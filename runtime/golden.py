@@ -29,13 +29,16 @@ import dataclasses
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit import artifacts, rundir
 from edgekit.errors import ArtifactError, ConfigError, ShapeError
 from edgekit.rundir import GOLDEN_SCHEMA, CheckedRun, ModelIO, RunDir
+
+if TYPE_CHECKING:
+    from edgekit.runtime.report.policy import Policy
 
 SCHEMA = GOLDEN_SCHEMA
 KIT_JSON = RunDir(Path()).golden_json.name      # golden.json inside any kit folder
@@ -64,11 +67,15 @@ DEFAULT_TOLERANCE = 2e-2
 
 @dataclasses.dataclass(frozen=True)
 class GoldenConfig:
-    """run_dir: a checked run directory; count: samples in the kit; seed: the stratified fill's order."""
+    """run_dir: a checked run directory; count: samples in the kit; seed: the
+    stratified fill's order; policy: the recommendation rule the kit's
+    ``recommended`` follows (the report's: ``--target-agreement``,
+    ``--max-size``, ``--max-accuracy-drop``; None: the defaults)."""
 
     run_dir: Path
     count: int = DEFAULT_COUNT
     seed: int = 0
+    policy: "Policy | None" = None
 
     def __post_init__(self):
         if not isinstance(self.run_dir, (str, os.PathLike)) or not str(self.run_dir):
@@ -169,8 +176,10 @@ def _round(p: np.ndarray) -> list[float]:
 
 # ------------------------------------------------------------------ build
 
-def build(run: "RunDir | str | os.PathLike", count: int = DEFAULT_COUNT, seed: int = 0) -> tuple[dict, dict[str, Any]]:
-    """golden.json content and the arrays/PNGs to write with it."""
+def build(run: "RunDir | str | os.PathLike", count: int = DEFAULT_COUNT, seed: int = 0,
+          policy: "Policy | None" = None) -> tuple[dict, dict[str, Any]]:
+    """golden.json content and the arrays/PNGs to write with it; ``recommended``
+    per platform as the report's ``policy`` picks it."""
     from edgekit.runtime.report.policy import recommend, rows_from
 
     c = CheckedRun.load(run)
@@ -226,7 +235,7 @@ def build(run: "RunDir | str | os.PathLike", count: int = DEFAULT_COUNT, seed: i
         }
         arrays[f"expected/{vid}.npy"] = probs.astype(np.float32)
 
-    rec = recommend(rows_from(c.results, c.variants))
+    rec = recommend(rows_from(c.results, c.variants), policy)
     kit = {
         "schema": SCHEMA,
         "run": c.run.root.resolve().name,
@@ -265,7 +274,7 @@ def write(kit: dict, extra: dict[str, Any], out_dir: str | os.PathLike) -> Path:
 def run(config: GoldenConfig) -> GoldenResult:
     """Build ``<run>/golden/`` from a checked run (replacing an older kit)."""
     run_dir = RunDir(config.run_dir)
-    kit, extra = build(run_dir, config.count, config.seed)
+    kit, extra = build(run_dir, config.count, config.seed, config.policy)
     out = write(kit, extra, run_dir.golden_dir)
     flipped = sum(1 for s in kit["samples"] if s["flipped_in"])
     return GoldenResult(directory=out, count=kit["count"], flipped_included=flipped, variants=tuple(kit["variants"]))

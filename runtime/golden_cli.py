@@ -25,19 +25,22 @@ Example:
 """
 
 
-PARENTS = [flags.run_dir]
+PARENTS = [flags.run_dir, flags.recommendation, flags.max_accuracy_drop]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """golden's own flags (``--run`` comes from ``PARENTS``)."""
+    """golden's own flags (``--run`` and the report's recommendation flags, which
+    decide the kit's ``recommended``, come from ``PARENTS``)."""
     parser.add_argument("--count", type=int, default=100, metavar="N", help="samples in the kit (default 100)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="order of the stratified fill (default 0)")
 
 
 def config_from_args(args: argparse.Namespace):
     from edgekit.runtime.golden import GoldenConfig
+    from edgekit.runtime.report.policy import Policy
+    from edgekit.runtime.report_cli import policy_kwargs
 
-    return GoldenConfig(run_dir=args.run, count=args.count, seed=args.seed)
+    return GoldenConfig(run_dir=args.run, count=args.count, seed=args.seed, policy=Policy(**policy_kwargs(args)))
 
 
 def show(result) -> int:

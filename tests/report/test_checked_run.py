@@ -116,3 +116,20 @@ def test_golden_kit_of_a_checked_run(checked_run):
     probs = np.load(run.golden_dir / "expected" / "my-small.npy")
     assert golden.verify(kit, "my-small", probs) == []
     assert golden.is_current(run.root)
+
+
+def test_golden_kit_recommends_by_the_reports_policy(checked_run):
+    """The kit's ``recommended`` follows --target-agreement (as the report's does):
+    120 images cannot show 99.5%, they can show 90%."""
+    from edgekit.runtime.report.policy import Policy, recommend, rows_from
+    from edgekit.rundir import CheckedRun
+
+    run = checked_run
+    loose = Policy(target_agreement=0.9)
+    c = CheckedRun.load(run.root)
+    expected = {k: (None if r is None else r["id"]) for k, r in recommend(rows_from(c.results, c.variants), loose).items()}
+    assert expected["android"] == "my-small"
+    golden.run(golden.GoldenConfig(run_dir=run.root, count=20, policy=loose))
+    assert golden.load(run.golden_dir)["recommended"] == expected
+    golden.run(golden.GoldenConfig(run_dir=run.root, count=20))
+    assert golden.load(run.golden_dir)["recommended"] == {"ios": None, "android": None}
