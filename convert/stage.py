@@ -144,7 +144,6 @@ def read_model(run_dir: Path) -> ModelArtifact:
 
 
 def _load_source(config: ConvertConfig, model: ModelArtifact, selected: list[recipes.Recipe]) -> _Source:
-    from edgekit.train import data as train_data
 
     keras = model.load_keras()
     src = _Source(model=model, keras=keras)
