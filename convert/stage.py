@@ -144,7 +144,6 @@ def read_model(run_dir: Path) -> ModelArtifact:
 
 
 def _load_source(config: ConvertConfig, model: ModelArtifact, selected: list[recipes.Recipe]) -> _Source:
-
     keras = model.load_keras()
     src = _Source(model=model, keras=keras)
     in_shape = tuple(keras.inputs[0].shape[1:])
