@@ -38,7 +38,13 @@ def convert(model, recipe: Recipe, calibration: np.ndarray | None) -> bytes:
     def serve(image):
         return {OUTPUT_NAME: model(image, training=False)}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+    # The converter saves the function with the object it is given, walking that
+    # object's whole graph; a Keras model's holds its layers, tfmot's wrappers and
+    # the fine-tune's optimizer (a QAT phone net: 70,000 nodes, 37 s). A module
+    # holding just the variables the function reads gives the same file, byte for byte.
+    holder = tf.Module()
+    holder.weights = list(model.variables)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], holder)
     converter.optimizations = [getattr(tf.lite.Optimize, name) for name in t["optimizations"]]
     converter.target_spec.supported_types = [getattr(tf, name) for name in t["supported_types"]]
     converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, name) for name in t["ops"]]
