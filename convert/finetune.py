@@ -168,8 +168,11 @@ def _seed_activation_ranges(wrapped, model, x: np.ndarray) -> dict[str, list[flo
     if not known:
         return {}
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in known])
-    outs = probe.predict(x, batch_size=256, verbose=0)
-    outs = outs if isinstance(outs, list) else [outs]
+    # called, not predict(): predict traces a function for this one-off model
+    # (most of this pass's time on a phone net); the ranges are the same
+    batches = [probe(x[i:i + 256], training=False) for i in range(0, len(x), 256)]
+    batches = [b if isinstance(b, list) else [b] for b in batches]
+    outs = [np.concatenate([np.asarray(b[j]) for b in batches]) for j in range(len(known))]
     ranges = {}
     for name, out in zip(known, outs):
         lo, hi = min(float(out.min()), 0.0), max(float(out.max()), 0.0)  # a range must hold 0
