@@ -12,9 +12,18 @@ DESCRIPTION = """\
 Write RUN/report/ from the check stage's results: report.html (one
 self-contained page: the variant table, the recommendation per platform,
 size-vs-accuracy chart with the Pareto front, agreement and latency charts,
-the confusion matrix of the recommended variant, flipped test images, the
-training plots and the environment), report.md and report.json
-(schema edgekit.report/2), and the charts as PNG files.
+the confusion matrix of the recommended variant, "Where the error comes
+from", flipped test images, the training plots and the environment),
+report.md and report.json (schema edgekit.report/2), and the charts as PNG
+files.
+
+"Where the error comes from": each variant whose check failed or is
+inconclusive, and each recommended one, is diagnosed as `edgekit diagnose`
+does (per Keras layer: the accumulated and the local error, the first layer
+where the error jumps, a chart), on the first --diagnose-limit test images.
+A current RUN/diagnose/<id>.json (same variant and model, at least that
+many images) is reused; the others are written there. One status line per
+diagnosed variant. --diagnose-limit 0 leaves the section out.
 
 The recommendation per platform (iOS / Core ML, Android / TFLite) is the
 smallest variant whose check passed, whose accuracy did not drop
@@ -32,6 +41,7 @@ is derived data: an existing RUN/report/ is replaced.
 Example:
   edgekit report --run runs/mnist
   edgekit report --run runs/mnist --max-size 200 --target-agreement 0.998
+  edgekit report --run runs/mnist --diagnose-limit 0      # no per-layer section (fastest)
   open runs/mnist/report/report.html
 """
 
@@ -41,10 +51,16 @@ PARENTS = [flags.run_dir, flags.recommendation, flags.max_accuracy_drop]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """report's own flags (``--run`` and the recommendation flags come from ``PARENTS``)."""
+    from edgekit.runtime.report import DEFAULT_DIAGNOSE_LIMIT
+
     parser.add_argument("--gallery-per-variant", type=int, default=8, metavar="N",
                         help="flipped test images shown per variant (default 8)")
     parser.add_argument("--gallery-total", type=int, default=64, metavar="N",
                         help="flipped test images shown in all (default 64)")
+    parser.add_argument("--diagnose-limit", type=int, default=DEFAULT_DIAGNOSE_LIMIT, metavar="N",
+                        help="diagnose the failing, inconclusive and recommended variants layer by layer on the "
+                             f"first N test images (default {DEFAULT_DIAGNOSE_LIMIT}; more images: steadier SNRs, "
+                             "slower; 0: no 'Where the error comes from' section)")
 
 
 def policy_kwargs(args: argparse.Namespace) -> dict:
@@ -60,7 +76,7 @@ def config_from_args(args: argparse.Namespace):
     from edgekit.runtime.report import ReportConfig
 
     return ReportConfig(run_dir=args.run, gallery_per_variant=args.gallery_per_variant,
-                        gallery_total=args.gallery_total, **policy_kwargs(args))
+                        gallery_total=args.gallery_total, diagnose_limit=args.diagnose_limit, **policy_kwargs(args))
 
 
 def show(result) -> int:
