@@ -485,22 +485,37 @@ def measure(path: Path, fmt: str, lm: dict, keras, x: np.ndarray, pixels: PixelM
     return rows
 
 
-def run(config: DiagnoseConfig) -> DiagnoseResult:
-    """Diagnose one variant; see the module docstring."""
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What every diagnosis of one run reads, loaded once (``Source.load``) when
+    several variants are diagnosed: the model manifest, the float Keras model
+    and the test images (as stored; each diagnosis maps its first ``limit``)."""
+
+    model: ModelArtifact
+    keras: Any
+    images: np.ndarray
+
+    @classmethod
+    def load(cls, model: ModelArtifact) -> "Source":
+        with quiet.quiet():
+            return cls(model, model.load_keras(), model.dataset().x_test)
+
+
+def run(config: DiagnoseConfig, source: Source | None = None) -> DiagnoseResult:
+    """Diagnose one variant; see the module docstring. ``source``: the run's
+    model and test images already loaded (the report diagnoses several variants)."""
     t0 = time.perf_counter()
     run_dir = RunDir(config.run_dir)
     if not run_dir.root.is_dir():
         raise ArtifactError(run_dir.root, "run directory not found")
-    model = ModelArtifact.read(run_dir)
+    model = ModelArtifact.read(run_dir) if source is None else source.model
     v = _variant(config, run_dir, model)
     lm = _layer_map(v, run_dir)
     artifacts.check_can_create(run_dir.diagnose_dir)
     io = model.io
-    with quiet.quiet():
-        ds = model.dataset()
-        keras = model.load_keras()
-    images = ds.x_test[:config.limit]
-    x = io.pixels.apply(images)
+    source = source or Source.load(model)
+    keras = source.keras
+    x = io.pixels.apply(source.images[:config.limit])
     if tuple(x.shape[1:]) != io.image_shape:
         raise ArtifactError(model.path, f"dataset images {list(x.shape[1:])} do not match io's {list(io.image_shape)}")
     known = {layer.name for layer in keras.layers}

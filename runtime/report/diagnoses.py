@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.rundir import RunDir
+from edgekit.rundir import ModelArtifact, RunDir
 from edgekit.runtime import diagnose
 from edgekit.runtime.diagnose import DiagnoseResult, Error, snr_text
 from edgekit.runtime.report.policy import PLATFORMS, Decision
@@ -74,6 +74,7 @@ def run_all(run: RunDir, wanted: dict[str, tuple[str, ...]], limit: int,
             say: Callable[[str], None] = print) -> list[Diagnosed]:
     """Diagnose each of ``wanted`` on the first ``limit`` test images (see the module docstring)."""
     out = []
+    source = None    # the model and test images, loaded once for every variant measured
     for vid, why in wanted.items():
         t0 = time.perf_counter()
         try:
@@ -81,7 +82,8 @@ def run_all(run: RunDir, wanted: dict[str, tuple[str, ...]], limit: int,
             result = diagnose.reusable(config)
             reused = result is not None
             if result is None:
-                result = diagnose.run(config)
+                source = source or diagnose.Source.load(ModelArtifact.read(run))
+                result = diagnose.run(config, source)
             d = Diagnosed(vid, why, result, Path(result.chart).read_bytes(), reused)
         except (EdgekitError, OSError) as e:
             d = Diagnosed(vid, why, error=str(e))
