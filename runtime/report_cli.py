@@ -46,37 +46,33 @@ Example:
 """
 
 
-PARENTS = [flags.run_dir, flags.recommendation, flags.max_accuracy_drop]
+PARENTS = [flags.run_dir, flags.recommendation, flags.max_accuracy_drop, flags.diagnose_limit]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """report's own flags (``--run`` and the recommendation flags come from ``PARENTS``)."""
-    from edgekit.runtime.report import DEFAULT_DIAGNOSE_LIMIT
-
+    """report's own flags (``--run``, the recommendation flags and ``--diagnose-limit`` come from ``PARENTS``)."""
     parser.add_argument("--gallery-per-variant", type=int, default=8, metavar="N",
                         help="flipped test images shown per variant (default 8)")
     parser.add_argument("--gallery-total", type=int, default=64, metavar="N",
                         help="flipped test images shown in all (default 64)")
-    parser.add_argument("--diagnose-limit", type=int, default=DEFAULT_DIAGNOSE_LIMIT, metavar="N",
-                        help="diagnose the failing, inconclusive and recommended variants layer by layer on the "
-                             f"first N test images (default {DEFAULT_DIAGNOSE_LIMIT}; more images: steadier SNRs, "
-                             "slower; 0: no 'Where the error comes from' section)")
 
 
-def policy_kwargs(args: argparse.Namespace) -> dict:
-    """The recommendation flags as ReportConfig fields (``edgekit run`` uses them too)."""
+def shared_kwargs(args: argparse.Namespace) -> dict:
+    """The flags report shares with ``edgekit run`` (the recommendation, --diagnose-limit)
+    as ReportConfig fields."""
     from edgekit.runtime.report import DEFAULT_TARGET_AGREEMENT
 
     target = args.target_agreement
     return {"target_agreement": DEFAULT_TARGET_AGREEMENT if target is None else target,
-            "max_size_kb": args.max_size, "max_accuracy_drop": args.max_accuracy_drop}
+            "max_size_kb": args.max_size, "max_accuracy_drop": args.max_accuracy_drop,
+            "diagnose_limit": args.diagnose_limit}
 
 
 def config_from_args(args: argparse.Namespace):
     from edgekit.runtime.report import ReportConfig
 
     return ReportConfig(run_dir=args.run, gallery_per_variant=args.gallery_per_variant,
-                        gallery_total=args.gallery_total, diagnose_limit=args.diagnose_limit, **policy_kwargs(args))
+                        gallery_total=args.gallery_total, **shared_kwargs(args))
 
 
 def show(result) -> int:
