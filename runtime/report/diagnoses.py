@@ -27,8 +27,8 @@ from edgekit.runtime.report.policy import PLATFORMS, Decision
 # Test images per variant the report diagnoses on its own (diagnose's default
 # is 500): the report does it on every run, for several variants, and the
 # cost grows with images x layers x model size. On the default run (5
-# variants) 200 adds about 5 s to the report stage inside `edgekit run`
-# (500: 6 s, 1,000: 8-13 s) and gives every layer's SNR within 0.5 dB of
+# variants) 200 adds 3-5 s to the report stage inside `edgekit run`
+# (500: 6 s, 1,000: 8-16 s) and gives every layer's SNR within 0.5 dB of
 # 500 images' (the softmax output within 1.7 dB, once 4.8), with the same
 # first jump and lowest local layer (bench/README.md, "Report: where the
 # error comes from").
