@@ -221,9 +221,11 @@ def run(config: ReportConfig) -> ReportResult:
     """Load a checked run, diagnose the variants the section needs (printing a
     status line for each), and write ``<run>/report/``."""
     run_dir = RunDir(config.run_dir)
+    data = load(run_dir)
+    artifacts.check_can_create(run_dir.root)   # an unwritable run is refused before anything is diagnosed
     diagnoser = (functools.partial(diagnoses.run_all, run_dir, limit=config.diagnose_limit)
                  if config.diagnose_limit else None)
-    built = build(load(run_dir), config.gallery_per_variant, config.gallery_total, config.policy, diagnoser)
+    built = build(data, config.gallery_per_variant, config.gallery_total, config.policy, diagnoser)
     write(built, run_dir.report_dir)
     return ReportResult(directory=run_dir.report_dir, html=run_dir.report_html, markdown=run_dir.report_md,
                         json=run_dir.report_json,
