@@ -64,10 +64,11 @@ DEFAULT_DIAGNOSE_LIMIT = diagnoses.DEFAULT_LIMIT
 # build's way to diagnose: variant id -> why, to one Diagnosed per variant
 Diagnoser = Callable[[dict[str, tuple[str, ...]]], list[diagnoses.Diagnosed]]
 
-__all__ = ["BACKEND_LABELS", "DEFAULT_DIAGNOSE_LIMIT", "DEFAULT_GALLERY_PER_VARIANT", "DEFAULT_GALLERY_TOTAL", "DEFAULT_TARGET_AGREEMENT",
-           "Decision", "Diagnoser", "PLATFORMS", "PNG_MAGIC", "Policy", "ReportConfig", "ReportData", "ReportResult", "SCHEMA",
-           "TABLE_COLUMNS", "build", "build_gallery", "decide", "is_current", "load", "pareto_front",
-           "recipe_summary", "recommend", "recommendation_lines", "rows_from", "run", "table_cells", "write"]
+__all__ = ["BACKEND_LABELS", "DEFAULT_DIAGNOSE_LIMIT", "DEFAULT_GALLERY_PER_VARIANT", "DEFAULT_GALLERY_TOTAL",
+           "DEFAULT_TARGET_AGREEMENT", "Decision", "Diagnoser", "PLATFORMS", "PNG_MAGIC", "Policy", "ReportConfig",
+           "ReportData", "ReportResult", "SCHEMA", "TABLE_COLUMNS", "build", "build_gallery", "decide", "is_current",
+           "load", "pareto_front", "recipe_summary", "recommend", "recommendation_lines", "rows_from", "run",
+           "table_cells", "write"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +145,7 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
           gallery_total: int = DEFAULT_GALLERY_TOTAL, policy: Policy | None = None,
           diagnoser: Diagnoser | None = None) -> dict[str, Any]:
     """Compute every part of the report: {"html", "markdown", "json", "charts": {name: png}, "rec",
-    "decisions", "lines", "diagnoses"}; ``policy`` picks the recommendation (default ``Policy()``);
+    "decisions", "lines"}; ``policy`` picks the recommendation (default ``Policy()``);
     ``diagnoser`` is given the variants to diagnose (``diagnoses.targets``) and returns their
     diagnoses (None: no per-layer section)."""
     _validate(data)
@@ -199,8 +200,7 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
     }
     return {"html": render.html(data, rows, decisions, front, charts, cms, gallery, gallery_pngs, diagnosed),
             "markdown": render.markdown(data, rows, decisions, front, md_charts, diagnosed),
-            "json": report_json, "charts": charts, "rec": rec, "decisions": decisions, "lines": lines,
-            "diagnoses": diagnosed}
+            "json": report_json, "charts": charts, "rec": rec, "decisions": decisions, "lines": lines}
 
 
 def write(built: dict[str, Any], out_dir: "str | os.PathLike") -> Path:
