@@ -18,6 +18,8 @@ the stage's config (``config_from_args``), not here.
 - ``--max-accuracy-drop PP``: a check threshold for every variant (check, run)
   and a cap on what the report recommends (report, run): one flag, one meaning
   (the 95% interval of the accuracy change must stay above -PP).
+- ``--diagnose-limit N``: test images per variant for the report's "Where the
+  error comes from" section, 0 for none (report, run).
 """
 from __future__ import annotations
 
@@ -76,6 +78,19 @@ def recommendation() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=float, default=None, metavar="KB",
                    help="recommend the most faithful qualifying variant of at most KB kilobytes "
                         "(default: the smallest qualifying variant)")
+    return p
+
+
+def diagnose_limit() -> argparse.ArgumentParser:
+    """``--diagnose-limit N`` (report, run)."""
+    from edgekit.runtime.report import DEFAULT_DIAGNOSE_LIMIT
+
+    p = _parent()
+    p.add_argument("--diagnose-limit", type=int, default=DEFAULT_DIAGNOSE_LIMIT, metavar="N",
+                   help="the report diagnoses each failing, inconclusive and recommended variant layer by layer "
+                        f"(as `edgekit diagnose`) on the first N test images (default {DEFAULT_DIAGNOSE_LIMIT}; "
+                        "more: steadier SNRs, slower; 0: no 'Where the error comes from' section, fastest); a "
+                        "current RUN/diagnose/<id>.json of at least N images is reused")
     return p
 
 

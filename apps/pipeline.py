@@ -8,7 +8,8 @@ In: a run directory (default ``runs/mnist``) and any train/convert/check
 flags (each stage's own, declared once: ``--variants`` feeds convert and
 check, ``--seed`` is train's and ``--calibration-seed`` convert's), and the
 report's recommendation flags (``--target-agreement``, ``--max-size``;
-``--max-accuracy-drop`` is the check's bar and the recommendation's cap). Out: the
+``--max-accuracy-drop`` is the check's bar and the recommendation's cap) and
+``--diagnose-limit`` (the report's per-layer section). Out: the
 whole run directory (docs/ARTIFACTS.md), ``<run>/pipeline.json`` (what each
 stage was run with and the sha256 of the manifests it wrote), and on stdout
 where the report is and the recommendation per platform.
@@ -65,6 +66,7 @@ Examples:
   edgekit run --run runs/flowers --model flowers.keras --dataset folder --data-dir ~/flowers
   edgekit run --variants tflite-int8,coreml-pal4 --min-agreement 0.99
   edgekit run --target-agreement 0.998 --max-size 200   # what may be recommended
+  edgekit run --diagnose-limit 0                # no per-layer section in the report (fastest)
   edgekit run --force                           # redo every stage
 """
 
@@ -87,7 +89,7 @@ CLI = {  # stage -> its CLI module (config_from_args, show)
 NOT_INPUTS = {"run_dir", "overwrite", "jobs"}   # where and how fast, not what
 
 PARENTS = [lambda: flags.run_dir(DEFAULT_RUN), flags.variants, flags.max_accuracy_drop, flags.recommendation,
-           flags.jobs]
+           flags.jobs, flags.diagnose_limit]
 
 
 def _cli(name: str) -> ModuleType:
@@ -153,7 +155,7 @@ def stage_configs(args: argparse.Namespace) -> dict[str, Any]:
     from edgekit.runtime import golden, report
 
     run_dir = Path(args.run)
-    configs["report"] = report.ReportConfig(run_dir=run_dir, **_cli("report").policy_kwargs(args))
+    configs["report"] = report.ReportConfig(run_dir=run_dir, **_cli("report").shared_kwargs(args))
     configs["golden"] = golden.GoldenConfig(run_dir=run_dir, count=golden_count, policy=configs["report"].policy)
     return configs
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 DPI = 100
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"   # the first bytes of every PNG file
 
 
 def figure(w: float, h: float, dpi: int = DPI):

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import artifacts, quiet
+from edgekit import artifacts, figures, quiet
 from edgekit.errors import ArtifactError, ConfigError, ModelFileError, first_line
 from edgekit.progress import bar
 from edgekit.rundir import DIAGNOSE_SCHEMA, ModelArtifact, PixelMapping, RunDir, VariantArtifact, VariantIndex
@@ -110,6 +110,31 @@ class Error:
         return {"snr_db": None if math.isinf(self.snr_db) else round(self.snr_db, 4),
                 "identical": math.isinf(self.snr_db) and self.snr_db > 0,
                 "cosine": self.cosine, "max_abs_diff": self.max_abs_diff}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "Error | None":
+        """The inverse of ``to_json`` (a null ``snr_db`` is +inf when identical, -inf otherwise)."""
+        if d is None:
+            return None
+        snr = d["snr_db"]
+        if snr is None:
+            snr = math.inf if d["identical"] is True else -math.inf
+        return cls(_real(snr), _real(d["cosine"]), _real(d["max_abs_diff"]))
+
+
+def _real(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"expected a number, got {v!r}")
+    return float(v)
+
+
+def snr_text(e: Error | None, missing: str = "-") -> str:
+    """An SNR for a table: one decimal, "exact" when bit-identical, ``missing`` for no measurement."""
+    if e is None:
+        return missing
+    if math.isinf(e.snr_db):
+        return "exact" if e.snr_db > 0 else "-inf"
+    return f"{e.snr_db:.1f}"
 
 
 class _Acc:
@@ -160,6 +185,19 @@ class LayerRow:
                 "fused_with": list(self.fused_with), "into": self.into, "note": self.note,
                 "accumulated": self.accumulated.to_json() if self.accumulated else None,
                 "local": self.local.to_json() if self.local else None}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "LayerRow":
+        """The inverse of ``to_json``; a field of the wrong type raises KeyError, TypeError or ValueError."""
+        texts = [d["layer"], d["class"], d["status"]]
+        optional = [d["tensor"], d["into"], d["note"]]
+        fused = d["fused_with"]
+        if (not all(isinstance(t, str) for t in texts) or not all(t is None or isinstance(t, str) for t in optional)
+                or not isinstance(fused, list) or not all(isinstance(f, str) for f in fused)):
+            raise TypeError(f"malformed row {d.get('layer')!r}")
+        return cls(layer=texts[0], cls=texts[1], status=texts[2], tensor=optional[0], fused_with=tuple(fused),
+                   into=optional[1], note=optional[2], accumulated=Error.from_json(d["accumulated"]),
+                   local=Error.from_json(d["local"]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,22 +485,37 @@ def measure(path: Path, fmt: str, lm: dict, keras, x: np.ndarray, pixels: PixelM
     return rows
 
 
-def run(config: DiagnoseConfig) -> DiagnoseResult:
-    """Diagnose one variant; see the module docstring."""
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What every diagnosis of one run reads, loaded once (``Source.load``) when
+    several variants are diagnosed: the model manifest, the float Keras model
+    and the test images (as stored; each diagnosis maps its first ``limit``)."""
+
+    model: ModelArtifact
+    keras: Any
+    images: np.ndarray
+
+    @classmethod
+    def load(cls, model: ModelArtifact) -> "Source":
+        with quiet.quiet():
+            return cls(model, model.load_keras(), model.dataset().x_test)
+
+
+def run(config: DiagnoseConfig, source: Source | None = None) -> DiagnoseResult:
+    """Diagnose one variant; see the module docstring. ``source``: the run's
+    model and test images already loaded (the report diagnoses several variants)."""
     t0 = time.perf_counter()
     run_dir = RunDir(config.run_dir)
     if not run_dir.root.is_dir():
         raise ArtifactError(run_dir.root, "run directory not found")
-    model = ModelArtifact.read(run_dir)
+    model = ModelArtifact.read(run_dir) if source is None else source.model
     v = _variant(config, run_dir, model)
     lm = _layer_map(v, run_dir)
     artifacts.check_can_create(run_dir.diagnose_dir)
     io = model.io
-    with quiet.quiet():
-        ds = model.dataset()
-        keras = model.load_keras()
-    images = ds.x_test[:config.limit]
-    x = io.pixels.apply(images)
+    source = source or Source.load(model)
+    keras = source.keras
+    x = io.pixels.apply(source.images[:config.limit])
     if tuple(x.shape[1:]) != io.image_shape:
         raise ArtifactError(model.path, f"dataset images {list(x.shape[1:])} do not match io's {list(io.image_shape)}")
     known = {layer.name for layer in keras.layers}
@@ -494,8 +547,6 @@ def run(config: DiagnoseConfig) -> DiagnoseResult:
 
 def chart(variant_id: str, rows: list[LayerRow], jump: str | None) -> bytes:
     """"Where the error comes from": accumulated and local SNR per layer (capped at CEILING_DB)."""
-    from edgekit import figures
-
     measured = [r for r in rows if r.status == "op"]
     names = [r.layer for r in measured]
 
@@ -520,6 +571,19 @@ def chart(variant_id: str, rows: list[LayerRow], jump: str | None) -> bytes:
     return figures.png(fig)
 
 
+def _current_record(rd: RunDir, path: Path, model_sha256: str) -> dict | None:
+    """The record at ``path`` if it was made from the variant's manifest and
+    the model manifest as they are now (by sha256); None when stale or unreadable."""
+    try:
+        data = artifacts.read_manifest(path, DIAGNOSE_SCHEMA, {"variant": str, "variant_manifest_sha256": str})
+        mpath = rd.variant_manifest(data["variant"])
+        fresh = (mpath.is_file() and artifacts.sha256_file(mpath) == data["variant_manifest_sha256"]
+                 and data.get("model_manifest_sha256") == model_sha256)
+    except (ArtifactError, OSError):
+        return None
+    return data if fresh else None
+
+
 def is_current(run_dir: Path) -> bool:
     """Every diagnose/<id>.json exists for a variant whose manifest and model are unchanged (and there is one)."""
     rd = RunDir(Path(run_dir))
@@ -527,13 +591,33 @@ def is_current(run_dir: Path) -> bool:
     if not files:
         return False
     try:
-        model = ModelArtifact.read(rd)
-        for f in files:
-            data = artifacts.read_manifest(f, DIAGNOSE_SCHEMA, {"variant": str, "variant_manifest_sha256": str})
-            mpath = rd.variant_manifest(data["variant"])
-            if (not mpath.is_file() or artifacts.sha256_file(mpath) != data["variant_manifest_sha256"]
-                    or data.get("model_manifest_sha256") != model.sha256):
-                return False
+        model_sha256 = ModelArtifact.read(rd).sha256
     except (ArtifactError, OSError):
         return False
-    return True
+    return all(_current_record(rd, f, model_sha256) is not None for f in files)
+
+
+def reusable(config: DiagnoseConfig) -> DiagnoseResult | None:
+    """The result ``diagnose/<id>.json`` holds when ``run(config)`` need not
+    be redone: current by ``is_current``'s rules, measured with a limit of at
+    least ``config.limit`` images, its rows readable and its chart a PNG
+    beside it. None otherwise (then run it)."""
+    rd = RunDir(config.run_dir)
+    path = rd.diagnose_json(config.variant)
+    try:
+        data = _current_record(rd, path, ModelArtifact.read(rd).sha256) if path.is_file() else None
+        limit = None if data is None else data.get("limit")
+        if data is None or data["variant"] != config.variant or type(limit) is not int or limit < config.limit:
+            return None
+        rows = [LayerRow.from_json(r) for r in data["rows"]]
+        names = {r.layer for r in rows} | {None}
+        chart_path = artifacts.resolve_inside(rd.diagnose_dir, data["chart"], "chart")
+        if (data["first_jump"] not in names or data["worst_local"] not in names
+                or not chart_path.read_bytes().startswith(figures.PNG_MAGIC)):
+            return None
+        return DiagnoseResult(run_dir=rd.root, variant=config.variant, format=str(data["format"]),
+                              backend=str(data["backend"]), images=int(data["images"]), rows=rows,
+                              first_jump=data["first_jump"], worst_local=data["worst_local"], path=path,
+                              chart=chart_path, seconds=_real(data["seconds"]))
+    except (KeyError, TypeError, ValueError, ArtifactError, OSError):
+        return None

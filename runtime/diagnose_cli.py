@@ -8,7 +8,6 @@ where the error jumps.
 from __future__ import annotations
 
 import argparse
-import math
 
 from edgekit.apps import flags
 
@@ -52,19 +51,13 @@ def config_from_args(args):
     return DiagnoseConfig(run_dir=args.run, variant=args.variant, limit=args.limit)
 
 
-def _db(e) -> str:
-    if e is None:
-        return "-"
-    if math.isinf(e.snr_db):
-        return "exact" if e.snr_db > 0 else "-inf"
-    return f"{e.snr_db:.1f}"
-
-
 def _num(e, attr: str, fmt: str) -> str:
     return "-" if e is None else format(getattr(e, attr), fmt)
 
 
 def format_table(result) -> str:
+    from edgekit.runtime.diagnose import snr_text
+
     head = (f"{'layer':<18} {'class':<18} {'acc SNR dB':>10} {'acc cos':>8} {'acc max|Δ|':>10} "
             f"{'loc SNR dB':>10} {'loc cos':>8} {'loc max|Δ|':>10}  note")
     lines = [head]
@@ -77,17 +70,19 @@ def format_table(result) -> str:
             lines.append(f"{r.layer[:18]:<18} {r.cls[:18]:<18} {'':>10} {'':>8} {'':>10} {'':>10} {'':>8} {'':>10}  "
                          f"{note}")
             continue
-        lines.append(f"{r.layer[:18]:<18} {r.cls[:18]:<18} {_db(a):>10} {_num(a, 'cosine', '.5f'):>8} "
-                     f"{_num(a, 'max_abs_diff', '.3g'):>10} {_db(lo):>10} {_num(lo, 'cosine', '.5f'):>8} "
+        lines.append(f"{r.layer[:18]:<18} {r.cls[:18]:<18} {snr_text(a):>10} {_num(a, 'cosine', '.5f'):>8} "
+                     f"{_num(a, 'max_abs_diff', '.3g'):>10} {snr_text(lo):>10} {_num(lo, 'cosine', '.5f'):>8} "
                      f"{_num(lo, 'max_abs_diff', '.3g'):>10}  {note}")
     return "\n".join(lines)
 
 
 def summary(result) -> str:
+    from edgekit.runtime.diagnose import snr_text
+
     if result.first_jump:
         r = result.row(result.first_jump)
         fused = f" (fused op: {', '.join([r.layer, *r.fused_with])})" if r.fused_with else ""
-        jump = f"first jump: {r.layer}{fused}, accumulated SNR {_db(r.accumulated)} dB"
+        jump = f"first jump: {r.layer}{fused}, accumulated SNR {snr_text(r.accumulated)} dB"
     else:
         jump = "no jump: the accumulated error never rises 20 dB from one layer to the next"
     worst = f"; lowest local SNR: {result.worst_local}" if result.worst_local else ""

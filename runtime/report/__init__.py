@@ -10,14 +10,19 @@ Out: ``<run>/report/`` written atomically:
   no scripts, no external URL, every string escaped): the variant table,
   the recommendation per platform, size-vs-accuracy with the Pareto front,
   agreement and latency charts, the confusion matrix of each recommended
-  variant, a gallery of flipped samples, the training plots and the
-  environment fingerprint;
-- ``report.md``: the same table and recommendation as Markdown;
+  variant, "Where the error comes from" (per layer, for each variant that
+  failed its check or is inconclusive and each recommended one: the first
+  jump, the worst local layer, the per-layer table and chart), a gallery of
+  flipped samples, the training plots and the environment fingerprint;
+- ``report.md``: the same table, recommendation and per-layer section as Markdown;
 - ``report.json`` (schema ``edgekit.report/2``): rows, the recommendation
   per platform (chosen id, the rule, ``why_not`` for every smaller variant,
   the closest variant when none qualifies), Pareto front, and the sha256 of
   every input (``is_current``);
 - ``*.png``: the charts, also as files.
+
+Also ``<run>/diagnose/<id>.json`` and ``<id>.png`` for each diagnosed
+variant that had no current one (``diagnoses``: a current one is reused).
 
 The recommendation for a platform (iOS / Core ML, Android / TFLite) follows
 ``policy.Policy``: the smallest variant of that format whose check passed,
@@ -30,12 +35,15 @@ names the closest. A Core ML result measured by ``mil-reference`` is
 labelled as edgekit's numpy interpreter, never as the Core ML runtime.
 
 Modules: ``loader`` (what is read), ``policy`` (rows, front, recommendation,
-gallery), ``charts`` (PNGs), ``render`` (HTML from a Jinja2 template, Markdown).
+gallery), ``diagnoses`` (which variants get a per-layer diagnosis, reused or
+run), ``charts`` (PNGs), ``render`` (HTML from a Jinja2 template, Markdown).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +51,7 @@ from edgekit import artifacts, rundir
 from edgekit.errors import ArtifactError, ConfigError
 from edgekit.rundir import REPORT_SCHEMA, CheckArtifact, RunDir
 from edgekit.runtime.report import charts as _charts
-from edgekit.runtime.report import render
+from edgekit.runtime.report import diagnoses, render
 from edgekit.runtime.report.loader import PNG_MAGIC, ReportData, load
 from edgekit.runtime.report.policy import (BACKEND_LABELS, DEFAULT_TARGET_AGREEMENT, PLATFORMS, TABLE_COLUMNS,
                                            Decision, Policy, build_gallery, decide, num, pareto_front,
@@ -52,23 +60,29 @@ from edgekit.runtime.report.policy import (BACKEND_LABELS, DEFAULT_TARGET_AGREEM
 SCHEMA = REPORT_SCHEMA
 DEFAULT_GALLERY_PER_VARIANT = 8
 DEFAULT_GALLERY_TOTAL = 64
+DEFAULT_DIAGNOSE_LIMIT = diagnoses.DEFAULT_LIMIT
+# build's way to diagnose: variant id -> why, to one Diagnosed per variant
+Diagnoser = Callable[[dict[str, tuple[str, ...]]], list[diagnoses.Diagnosed]]
 
-__all__ = ["BACKEND_LABELS", "DEFAULT_GALLERY_PER_VARIANT", "DEFAULT_GALLERY_TOTAL", "DEFAULT_TARGET_AGREEMENT",
-           "Decision", "PLATFORMS", "PNG_MAGIC", "Policy", "ReportConfig", "ReportData", "ReportResult", "SCHEMA",
-           "TABLE_COLUMNS", "build", "build_gallery", "decide", "is_current", "load", "pareto_front",
-           "recipe_summary", "recommend", "recommendation_lines", "rows_from", "run", "table_cells", "write"]
+__all__ = ["BACKEND_LABELS", "DEFAULT_DIAGNOSE_LIMIT", "DEFAULT_GALLERY_PER_VARIANT", "DEFAULT_GALLERY_TOTAL",
+           "DEFAULT_TARGET_AGREEMENT", "Decision", "Diagnoser", "PLATFORMS", "PNG_MAGIC", "Policy", "ReportConfig",
+           "ReportData", "ReportResult", "SCHEMA", "TABLE_COLUMNS", "build", "build_gallery", "decide", "is_current",
+           "load", "pareto_front", "recipe_summary", "recommend", "recommendation_lines", "rows_from", "run",
+           "table_cells", "write"]
 
 
 @dataclasses.dataclass(frozen=True)
 class ReportConfig:
     """run_dir: the checked run; gallery_per_variant / gallery_total cap the
-    flipped-sample gallery; target_agreement (fraction), max_size_kb and
-    max_accuracy_drop (points) are the recommendation policy (``Policy``),
-    validated here."""
+    flipped-sample gallery; diagnose_limit: test images per variant for the
+    per-layer section (0: no section, nothing diagnosed); target_agreement
+    (fraction), max_size_kb and max_accuracy_drop (points) are the
+    recommendation policy (``Policy``), validated here."""
 
     run_dir: Path
     gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIANT
     gallery_total: int = DEFAULT_GALLERY_TOTAL
+    diagnose_limit: int = DEFAULT_DIAGNOSE_LIMIT
     target_agreement: float = DEFAULT_TARGET_AGREEMENT
     max_size_kb: float | None = None
     max_accuracy_drop: float | None = None
@@ -77,7 +91,7 @@ class ReportConfig:
         if not isinstance(self.run_dir, (str, os.PathLike)) or not str(self.run_dir):
             raise ConfigError("--run", "a run directory is required")
         object.__setattr__(self, "run_dir", Path(self.run_dir))
-        for name in ("gallery_per_variant", "gallery_total"):
+        for name in ("gallery_per_variant", "gallery_total", "diagnose_limit"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
                 raise ConfigError(f"--{name.replace('_', '-')}", f"must be an integer in [0, 10000], got {v!r}")
@@ -128,9 +142,12 @@ def _validate(data: ReportData) -> None:
 
 
 def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIANT,
-          gallery_total: int = DEFAULT_GALLERY_TOTAL, policy: Policy | None = None) -> dict[str, Any]:
+          gallery_total: int = DEFAULT_GALLERY_TOTAL, policy: Policy | None = None,
+          diagnoser: Diagnoser | None = None) -> dict[str, Any]:
     """Compute every part of the report: {"html", "markdown", "json", "charts": {name: png}, "rec",
-    "decisions", "lines"}; ``policy`` picks the recommendation (default ``Policy()``)."""
+    "decisions", "lines"}; ``policy`` picks the recommendation (default ``Policy()``);
+    ``diagnoser`` is given the variants to diagnose (``diagnoses.targets``) and returns their
+    diagnoses (None: no per-layer section)."""
     _validate(data)
     policy = policy or Policy()
     k = len(data.class_names)
@@ -160,6 +177,9 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
     gallery = build_gallery(data.results, data.class_names, data.labels, data.original_probs, data.variant_probs,
                             rows, gallery_per_variant, gallery_total)
     gallery_pngs = [_charts.sample_png(data.images[g["index"]]) for g in gallery]
+    diagnosed = None if diagnoser is None else diagnoser(diagnoses.targets(rows, decisions))
+    md_charts = list(charts)   # report.md shows each diagnose chart in its own section
+    charts.update({f"diagnose_{d.variant}.png": d.chart for d in diagnosed or [] if d.chart})
     report_json = {
         "schema": SCHEMA, "run": data.run_name,
         "inputs": data.inputs,
@@ -172,13 +192,14 @@ def build(data: ReportData, gallery_per_variant: int = DEFAULT_GALLERY_PER_VARIA
         "recommendation_text": lines,
         "confusion_matrices": cm_json,
         "gallery": gallery,
+        "diagnoses": None if diagnosed is None else [diagnoses.to_json(d) for d in diagnosed],
         "charts": sorted(charts),
         "training_plots": sorted(data.plots),
         "not_converted": data.not_converted,
         "fingerprint": data.fingerprint,
     }
-    return {"html": render.html(data, rows, decisions, front, charts, cms, gallery, gallery_pngs),
-            "markdown": render.markdown(data, rows, decisions, front, list(charts)),
+    return {"html": render.html(data, rows, decisions, front, charts, cms, gallery, gallery_pngs, diagnosed),
+            "markdown": render.markdown(data, rows, decisions, front, md_charts, diagnosed),
             "json": report_json, "charts": charts, "rec": rec, "decisions": decisions, "lines": lines}
 
 
@@ -197,9 +218,14 @@ def write(built: dict[str, Any], out_dir: "str | os.PathLike") -> Path:
 
 
 def run(config: ReportConfig) -> ReportResult:
-    """Load a checked run and write ``<run>/report/``."""
+    """Load a checked run, diagnose the variants the section needs (printing a
+    status line for each), and write ``<run>/report/``."""
     run_dir = RunDir(config.run_dir)
-    built = build(load(run_dir), config.gallery_per_variant, config.gallery_total, config.policy)
+    data = load(run_dir)
+    artifacts.check_can_create(run_dir.root)   # an unwritable run is refused before anything is diagnosed
+    diagnoser = (functools.partial(diagnoses.run_all, run_dir, limit=config.diagnose_limit)
+                 if config.diagnose_limit else None)
+    built = build(data, config.gallery_per_variant, config.gallery_total, config.policy, diagnoser)
     write(built, run_dir.report_dir)
     return ReportResult(directory=run_dir.report_dir, html=run_dir.report_html, markdown=run_dir.report_md,
                         json=run_dir.report_json,

@@ -9,10 +9,10 @@ import os
 import numpy as np
 
 from edgekit import artifacts
+from edgekit.figures import PNG_MAGIC
 from edgekit.errors import ArtifactError
 from edgekit.rundir import CheckedRun, RunDir, VariantArtifact, VariantIndex, VariantStatus
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclasses.dataclass

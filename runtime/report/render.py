@@ -9,7 +9,9 @@ import functools
 import re
 from typing import Any
 
-from edgekit.runtime.report import policy
+from edgekit.runtime.diagnose import snr_text
+from edgekit.runtime.report import diagnoses, policy
+from edgekit.runtime.report.diagnoses import Diagnosed
 from edgekit.runtime.report.loader import ReportData
 from edgekit.runtime.report.policy import PLATFORMS, TABLE_COLUMNS, num
 
@@ -41,9 +43,32 @@ def _platform_lines(rows: list[dict], decisions: dict[str, policy.Decision]) -> 
     return {titles[line.split(": ", 1)[0]]: line for line in lines if line.split(": ", 1)[0] in titles}
 
 
+def _at(d: Diagnosed, layer: str | None, side: str) -> str:
+    """``layer`` with its accumulated or local SNR, for the section's summary line."""
+    if layer is None:
+        return "none"
+    return f"{layer} ({snr_text(getattr(d.result.row(layer), side), '—')} dB)"
+
+
+def _diagnoses_context(diagnosed: list[Diagnosed] | None) -> list[dict] | None:
+    """Each diagnosis as the template shows it (None: the section is off)."""
+    if diagnosed is None:
+        return None
+    out = []
+    for d in diagnosed:
+        entry = {"id": d.variant, "why": ", ".join(d.why), "error": d.error}
+        if d.result is not None:
+            r = d.result
+            entry.update(first_jump=_at(d, r.first_jump, "accumulated"), worst_local=_at(d, r.worst_local, "local"),
+                         images=r.images, backend=policy.BACKEND_LABELS.get(r.backend, r.backend),
+                         file=diagnoses.to_json(d)["file"], reused=d.reused, rows=diagnoses.table(d), png=d.chart)
+        out.append(entry)
+    return out
+
+
 def html(data: ReportData, rows: list[dict], decisions: dict[str, policy.Decision], front: list[str],
          charts: dict[str, bytes], cms: dict[str, tuple[str, bytes]], gallery: list[dict],
-         gallery_pngs: list[bytes]) -> str:
+         gallery_pngs: list[bytes], diagnosed: list[Diagnosed] | None = None) -> str:
     orig = data.results.get("original") or {}
     o_lat = orig.get("latency_ms") if isinstance(orig.get("latency_ms"), dict) else {}
     o_p50 = num(o_lat.get("p50"))
@@ -71,6 +96,7 @@ def html(data: ReportData, rows: list[dict], decisions: dict[str, policy.Decisio
         "confusions": [{"title": PLATFORMS[key][0], "variant": vid, "png": png} for key, (vid, png) in cms.items()],
         "total_flips": sum(r["flipped_count"] for r in rows),
         "gallery": [{**g, "png": png} for g, png in zip(gallery, gallery_pngs)],
+        "diagnoses": _diagnoses_context(diagnosed),
         "training": {"name": model.get("name", "?"), "params": model.get("params", "?"),
                      "test_accuracy": policy.pct(num(metrics.get("test_accuracy"))),
                      "epochs": metrics.get("epochs_run", "?"),
@@ -111,8 +137,35 @@ def _original_cells(accuracy: str, size: str, p50: str) -> list[str]:
     return [cells.get(c, "") for c in TABLE_COLUMNS]
 
 
+DIAGNOSE_COLUMNS = ("layer", "class", "accumulated SNR dB", "accumulated cosine", "local SNR dB", "local cosine",
+                    "note")
+
+
+def _markdown_diagnoses(diagnosed: list[Diagnosed] | None) -> list[str]:
+    e = md_escape
+    md = ["## Where the error comes from", ""]
+    if diagnosed is None:
+        return md + ["Not diagnosed (`--diagnose-limit 0`); `edgekit diagnose --run DIR --variant ID` "
+                     "diagnoses one variant.", ""]
+    if not diagnosed:
+        return md + ["No variant failed its check or is inconclusive, and none is recommended.", ""]
+    for d, c in zip(diagnosed, _diagnoses_context(diagnosed)):
+        md += [f"### {md_code(d.variant)} ({e(c['why'])})", ""]
+        if d.result is None:
+            md += [f"Not diagnosed: {e(d.error)}", ""]
+            continue
+        md += [f"First jump: {e(c['first_jump'])}; lowest local SNR: {e(c['worst_local'])}. "
+               f"{e(c['images'])} test images, {e(c['backend'])}; {md_code(c['file'])}"
+               + (" (reused)." if d.reused else "."), "",
+               "| " + " | ".join(e(col) for col in DIAGNOSE_COLUMNS) + " |", "|" + "---|" * len(DIAGNOSE_COLUMNS)]
+        md += ["| " + " | ".join(e(row[k]) for k in ("layer", "class", "acc_snr", "acc_cos", "loc_snr", "loc_cos",
+                                                        "note")) + " |" for row in c["rows"]]
+        md += ["", f"![where the error comes from: {e(d.variant)}](diagnose_{d.variant}.png)", ""]
+    return md
+
+
 def markdown(data: ReportData, rows: list[dict], decisions: dict[str, policy.Decision], front: list[str],
-             chart_files: list[str]) -> str:
+             chart_files: list[str], diagnosed: list[Diagnosed] | None = None) -> str:
     e = md_escape
     orig = data.results.get("original") or {}
     md = [f"# edgekit report: {e(data.run_name)}", "",
@@ -137,6 +190,7 @@ def markdown(data: ReportData, rows: list[dict], decisions: dict[str, policy.Dec
     if data.not_converted:
         md += ["Not converted (so not checked): " + "; ".join(
             f"{md_code(v['id'])} {e(v['status'])}: {e(v['reason'])}" for v in data.not_converted), ""]
+    md += _markdown_diagnoses(diagnosed)
     md += ["## Charts", ""]
     md += [f"![{e(name)}]({name})" for name in chart_files]
     md += ["", "## Environment", ""] + [f"- {e(k)}: {e(v)}" for k, v in sorted(data.fingerprint.items())]

@@ -101,6 +101,21 @@ def test_changed_threshold_reruns_check_and_downstream_only(pipeline_run, capsys
     assert golden.is_current(copy) and report.is_current(copy)
 
 
+def test_the_report_diagnoses_on_its_own_and_diagnose_limit_0_turns_it_off(pipeline_run, capsys, tmp_path):
+    run_dir, _, out = pipeline_run
+    first = json.loads((run_dir / "report" / "report.json").read_text())
+    measured = [d for d in first["diagnoses"] if d["error"] is None]
+    assert measured and all(d["images"] == report.DEFAULT_DIAGNOSE_LIMIT for d in measured)
+    assert all(f"[report] diagnose {d['variant']} (" in out for d in first["diagnoses"])
+    assert all((run_dir / d["file"]).is_file() for d in measured)
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    _, out = _run(capsys, copy, "--diagnose-limit", "0")
+    assert "[report] running (its inputs changed: diagnose_limit)" in out
+    assert "reused train, convert, check" in out and "[report] diagnose" not in out
+    assert json.loads((copy / "report" / "report.json").read_text())["diagnoses"] is None
+
+
 def test_tampered_artifacts_are_not_reused(pipeline_run, tmp_path):
     run_dir, _, _ = pipeline_run
     copy = tmp_path / "run"

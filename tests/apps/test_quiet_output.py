@@ -37,6 +37,8 @@ OWN_FORMATS = [
     rf"\d+ variants on {NUM} test images in {NUM} s \(.+\); wrote \S.*",
     r"edgekit check: \d+ of \d+ variants failed their thresholds: .+",
     r"inconclusive: .+ \(about .+ test images would decide them\)",
+    # the report's status line per diagnosed variant ("Where the error comes from")
+    r"\[report\] diagnose [a-z0-9-]+ \(.+\): (first jump .+|not diagnosed: .+)",
     # the recommendation's passed-over variants under each platform line
     r"  (smaller )?passed over: .+",
     r"",

@@ -802,6 +802,10 @@ CASES = [
          _rep_flags("--target-agreement", "99.5", command="run"), "(0, 1]", "--target-agreement"),
     Case("run-max-size-zero", "report", "edgekit run --max-size 0", _rep_flags("--max-size", "0", command="run"),
          "positive number of KB", "--max-size"),
+    Case("report-diagnose-limit-negative", "report", "--diagnose-limit -1 (0 turns the per-layer section off)",
+         _rep_flags("--diagnose-limit", "-1"), "[0, 10000]", "--diagnose-limit"),
+    Case("run-diagnose-limit-negative", "report", "edgekit run --diagnose-limit -5",
+         _rep_flags("--diagnose-limit", "-5", command="run"), "[0, 10000]", "--diagnose-limit"),
 ]
 
 

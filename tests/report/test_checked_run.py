@@ -71,6 +71,10 @@ def test_report_of_a_checked_run(checked_run):
     assert rows["my-small"]["platform"] == "android"
     assert {k: v["id"] for k, v in j["recommendation"].items()} == {"ios": None, "android": "my-small"}
     assert j["policy"]["target_agreement"] == 0.9
+    # the recommended variant is diagnosed, or says why not: this hand-made run has no variants/index.json
+    (d,) = j["diagnoses"]
+    assert d["variant"] == "my-small" and d["file"] is None and "variants/index.json" in d["error"]
+    assert "Not diagnosed: " in run.report_html.read_text()
     assert report.is_current(run.root)
     # the default target: nothing qualifies, and the report names the closest
     report.run(report.ReportConfig(run_dir=run.root))
