@@ -46,8 +46,10 @@ How it searches:
    soon as it has more disagreements than the bound allows.
 4. Greedy: from the seed, each layer in rank order is lowered to the smallest
    option below its own whose candidate meets the target and is smaller than
-   the plan so far, so the result is never larger than the seed; the record
-   says when no layer could be lowered.
+   the plan so far, so the result is never larger than the seed; the sweep
+   is repeated (at most three times) while it lowers a layer, and a plan
+   already tried is not tried again. The record says when no layer could be
+   lowered.
 5. The plan is written as a recipe, converted by the convert stage, and the
    converted file is measured on both halves.
 
@@ -122,6 +124,8 @@ TFLITE_OPTIONS: dict[str, tuple[int, dict | None]] = {
     "int4a": (4, {"weights": "int4", "symmetric": False}),
     "int4": (4, {"weights": "int4"}),
 }
+# Greedy sweeps over the layers at most (each after the first only when the one before lowered a layer).
+PASSES = 3
 # Images the sensitivity probes are measured on (local SNR sums are stable to a fraction of a dB).
 PROBE_IMAGES = 200
 CHUNK = 1000
@@ -521,7 +525,8 @@ def run(config: TuneConfig) -> TuneResult:
             progress.set_postfix_str(f"{size / 1024:.0f} KB, {100 * agree:.2f}%")
             return c
 
-        progress = bar(desc="tune: candidates", total=len(options) + len(layers) * len(lower), unit="candidate")
+        progress = bar(desc="tune: candidates", total=len(options) + PASSES * len(layers) * len(lower),
+                       unit="candidate")
         # 1. the seed: the smallest uniform plan (every layer at one option) that passes, smallest option
         #    first; when none below the largest passes, every layer at the largest (a target even that
         #    misses, or no disagreement allowed at all, is decided by that one candidate)
@@ -532,16 +537,26 @@ def run(config: TuneConfig) -> TuneResult:
                 seed = opt
                 break
         plan = dict(best.plan)
-        # 2. greedy: each layer in rank order is lowered below its seed option to the smallest option whose
-        #    candidate passes and is smaller than the plan so far (so the result is never larger than the seed)
-        if seed is not None:
+        # 2. greedy: each layer in rank order is lowered below its option to the smallest option whose
+        #    candidate passes and is smaller than the plan so far (so the result is never larger than the
+        #    seed); the sweep is repeated while it lowers something, since a layer that could not go lower
+        #    beside its neighbours' seed options may once they have moved (up to PASSES sweeps)
+        tried: set[tuple] = set()
+        for _ in range(PASSES if seed is not None else 0):
+            moved = False
             for name in ranked:
                 below = options[options.index(plan[name]) + 1:]
                 for opt in reversed(below):           # smallest first; the first that passes is kept
-                    c = evaluate({**plan, name: opt})
+                    trial = {**plan, name: opt}
+                    if tuple(trial.items()) in tried:
+                        continue
+                    tried.add(tuple(trial.items()))
+                    c = evaluate(trial)
                     if c.passed and c.size_bytes < best.size_bytes:
-                        plan, best = c.plan, c
+                        plan, best, moved = c.plan, c, True
                         break
+            if not moved:
+                break
         seed_candidate = next((c for c in candidates if c.passed), None)
         lowered = [name for name in layers if seed is not None and plan[name] != seed]
         if seed is not None:

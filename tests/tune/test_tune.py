@@ -59,6 +59,8 @@ def _check_seed(run, result, options):
     kept = [c for c in result.candidates if c.plan == result.plan]
     assert kept and kept[-1].passed and kept[-1].size_bytes <= seed["size_bytes"]
     assert seed["lowered"] == [n for n, o in result.plan.items() if o != seed["option"]]
+    plans = [tuple(sorted(c.plan.items())) for c in result.candidates]
+    assert len(set(plans)) == len(plans)              # no plan is measured twice across the sweeps
     return seed
 
 
