@@ -497,11 +497,13 @@ def run(config: TuneConfig) -> TuneResult:
              f"{100 * config.target_agreement:g}%), report half {len(report_idx)}")
 
         candidates: list[Candidate] = []
+        measured: set[tuple] = set()
 
         def evaluate(plan: dict[str, str]) -> Candidate:
             kinds = set(plan.values())
             changed = (f"all {plan[layers[0]]}" if len(kinds) == 1 else
                        ", ".join(f"{k}={v}" for k, v in plan.items()))
+            measured.add(tuple(sorted(plan.items())))
             try:
                 path = build(plan)
             except Exception as e:  # a plan coremltools refuses is a rejected candidate, not a crash
@@ -541,16 +543,14 @@ def run(config: TuneConfig) -> TuneResult:
         #    candidate passes and is smaller than the plan so far (so the result is never larger than the
         #    seed); the sweep is repeated while it lowers something, since a layer that could not go lower
         #    beside its neighbours' seed options may once they have moved (up to PASSES sweeps)
-        tried: set[tuple] = set()
         for _ in range(PASSES if seed is not None else 0):
             moved = False
             for name in ranked:
                 below = options[options.index(plan[name]) + 1:]
                 for opt in reversed(below):           # smallest first; the first that passes is kept
                     trial = {**plan, name: opt}
-                    if tuple(trial.items()) in tried:
+                    if tuple(sorted(trial.items())) in measured:   # a uniform plan, or one an earlier sweep tried
                         continue
-                    tried.add(tuple(trial.items()))
                     c = evaluate(trial)
                     if c.passed and c.size_bytes < best.size_bytes:
                         plan, best, moved = c.plan, c, True
