@@ -563,7 +563,8 @@ def run(config: TuneConfig) -> TuneResult:
             _say(f"[tune] seed: every layer at {seed} ({seed_candidate.size_bytes / 1024:.1f} KB); "
                  + (f"lowered from it: {', '.join(f'{n} to {plan[n]}' for n in lowered)} "
                     f"({best.size_bytes / 1024:.1f} KB)" if lowered else
-                    "no layer could be lowered from it without losing an answer on the verify half"))
+                    "no layer could be lowered from it to a smaller plan that still meets the target on the "
+                    "verify half"))
         progress.total = progress.n
         progress.close()
 
