@@ -254,3 +254,56 @@ def test_a_layer_coremltools_skips_is_an_error_not_a_float16_layer(tune_base):
         coreml.compress_layers(base, {"features": block}, keras)
     ok = coreml.compress_layers(base, {"features": {**block, "block_size": 4}}, keras)
     assert "constexpr_blockwise_shift_scale" in coreml.program_ops(ok.get_spec())
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory):
+    """A checked run of a tf_keras colour net that takes BGR inputs with per-channel
+    mean/std (support.colour.h5_model, imported as a user would), on colour photos."""
+    from support import colour
+
+    from edgekit.apps.cli import main
+
+    root = tmp_path_factory.mktemp("tune-colour")
+    photos = colour.make_colour_folder(root / "photos")
+    model = colour.h5_model(root / "net.h5", photos)
+    run = root / "run"
+    assert main(["import", "--model", str(model), "--dataset", "folder", "--data-dir", str(photos), "--run", str(run),
+                 "--color", "bgr", "--mean", ",".join(map(str, colour.MEAN[::-1])),
+                 "--std", ",".join(map(str, colour.STD[::-1]))]) == 0
+    assert main(["convert", "--run", str(run), "--variants", "coreml-fp32"]) == 0
+    assert main(["check", "--run", str(run), "--latency-runs", "2"]) in (0, 1)
+    return run
+
+
+@pytest.mark.slow   # about a minute: a colour net trained, imported, converted and checked first
+def test_ios_candidates_take_the_models_colour_and_pixels(colour_run):
+    """Candidates are built with the model's BGR order and per-channel mean/std, as
+    convert builds the tuned variant: the converted variant gives the kept
+    candidate's verify-half agreement exactly (a grayscale candidate program
+    would not even convert for a 3-channel model)."""
+    from edgekit.runtime import tune
+
+    result = tune.run(tune.TuneConfig(run_dir=colour_run, platform="ios", target_agreement=0.85))
+    assert result.reached, result.failure()
+    kept = [c for c in result.candidates if c.plan == result.plan and c.passed][-1]
+    assert result.verify["agreement"] == kept.agreement and result.verify["images"] == kept.images
+    assert result.report["agreement"] >= 0.85
+    data = artifacts.read_manifest(RunDir(colour_run).tune_json(result.variant), TUNE_SCHEMA)
+    int8 = {layer: snr["int8"] for layer, snr in data["sensitivity"]["local_snr_db"].items()}
+    assert int8 and all(v is None or v > 30 for v in int8.values()), int8   # each layer fed its true inputs
+
+
+@pytest.mark.slow   # shares colour_run with the test above
+def test_diagnose_reads_a_colour_program_channels_first(colour_run):
+    """The colour net's first layers are 16x16x16 (H = W = C): by shape alone their
+    ML Program values look channels-last and were compared transposed (-3 dB on a
+    float32 program); and its image input takes BGR pixels, not model inputs. Every
+    row of the float32 program is exact to float32 rounding."""
+    from edgekit.runtime import diagnose
+
+    result = diagnose.run(diagnose.DiagnoseConfig(run_dir=colour_run, variant="coreml-fp32"))
+    rows = [r for r in result.rows if r.accumulated is not None]
+    assert len(rows) >= 8
+    assert all(r.accumulated.snr_db > 90 for r in rows), [(r.layer, r.accumulated.snr_db) for r in rows]
+    assert all(r.local.snr_db > 90 for r in rows if r.local is not None)
