@@ -54,11 +54,14 @@ def _op_config(comp: dict):
 
     threshold = comp.get("weight_threshold", 2048)
     if comp["method"] == "linear":
+        sized = {"block_size": comp["block_size"]} if "block_size" in comp else {}
         return cto.OpLinearQuantizerConfig(mode=comp["mode"], dtype=comp["dtype"], granularity=comp["granularity"],
-                                           weight_threshold=threshold)
+                                           weight_threshold=threshold, **sized)
     if comp["method"] == "palettize":
+        sized = {"group_size": comp["group_size"]} if "group_size" in comp else {}
         return cto.OpPalettizerConfig(mode=comp["mode"], nbits=comp["nbits"], granularity=comp["granularity"],
-                                      weight_threshold=threshold)
+                                      enable_per_channel_scale=comp.get("enable_per_channel_scale", False),
+                                      weight_threshold=threshold, **sized)
     return cto.OpMagnitudePrunerConfig(target_sparsity=comp["target_sparsity"], weight_threshold=threshold)
 
 
@@ -74,6 +77,7 @@ def _compress(mlmodel, comp: dict | None, layers: dict | None = None, keras=None
     from coremltools.optimize import coreml as cto
 
     per_op: dict[str, dict | None] = {}
+    layer_of: dict[str, str] = {}
     if layers:
         from edgekit.convert import layermap
 
@@ -84,6 +88,7 @@ def _compress(mlmodel, comp: dict | None, layers: dict | None = None, keras=None
                 raise ValueError(f"recipe coreml.layers names {name!r}, which has no weight op in the program "
                                  f"(layers with weights: {', '.join(layermap.layers_with_weights(lm)) or 'none'})")
             per_op.update({op: layer_comp for op in ops})
+            layer_of.update({op: name for op in ops})
     used = {comp["method"]} if comp else set()
     used |= {v["method"] for v in per_op.values() if v}
     for method in (m for m in _COMPRESSORS if m in used):
@@ -91,7 +96,28 @@ def _compress(mlmodel, comp: dict | None, layers: dict | None = None, keras=None
         names = {op: (_op_config(v) if v and v["method"] == method else None) for op, v in per_op.items()}
         config = cto.OptimizationConfig(global_config=glob, op_name_configs=names or None)
         mlmodel = getattr(cto, _COMPRESSORS[method])(mlmodel, config)
+    # read back: coremltools skips with a log line (not an error) an op it cannot compress as asked,
+    # e.g. a group or block size the weight's shape does not divide; a layer asked for must be compressed
+    left = sorted({layer_of[op] for op in uncompressed(mlmodel.get_spec(), [op for op, v in per_op.items() if v])})
+    if left:
+        raise ValueError(f"coremltools left the weights of {', '.join(map(repr, left))} uncompressed "
+                         f"(recipe coreml.layers asks for {', '.join(str(layers[n]) for n in left)})")
     return mlmodel
+
+
+def uncompressed(spec, op_names) -> list[str]:
+    """The ops of ``op_names`` (by output name) none of whose inputs a constexpr op makes:
+    their weights are stored as they were."""
+    fn = spec.mlProgram.functions["main"]
+    block = fn.block_specializations[fn.opset]
+    made_by_constexpr = {o.name for op in block.operations if op.type.startswith("constexpr_") for o in op.outputs}
+    wanted = set(op_names)
+    found = {}
+    for op in block.operations:
+        if op.outputs and op.outputs[0].name in wanted:
+            found[op.outputs[0].name] = any(a.name in made_by_constexpr for b in op.inputs.values()
+                                            for a in b.arguments)
+    return [name for name in op_names if not found.get(name, False)]
 
 
 def image_input(model, image_shape: tuple[int, int, int], color: str, pixels: PixelMapping | None):

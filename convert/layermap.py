@@ -148,15 +148,18 @@ def _representative(layers, group_layers: Iterable[str]) -> str:
     return max(group_layers, key=index.__getitem__)
 
 
-def _layout(var_shape: Sequence[int] | None, keras_shape: Sequence[int]) -> str:
-    """"same" when the value is in Keras' order, "nchw" when it is channels-first of a channels-last one."""
+def _layout(var_shape: Sequence[int] | None, keras_shape: Sequence[int], channels_first: bool = False) -> str:
+    """"same" when the value is in Keras' order, "nchw" when it is channels-first of a channels-last one.
+    ``channels_first``: the file holds its image tensors channels-first (an ML Program converted from
+    TensorFlow transposes the input once and keeps NCHW), so a shape both orders fit (H = W = C, e.g.
+    16x16x16) is NCHW; by shape alone it would be read in Keras' order, transposed wrong."""
     if var_shape is None:
         return "same"
     v = tuple(int(d) for d in var_shape[1:])
     k = tuple(keras_shape)
-    if v == k or len(k) != 3:
+    if len(k) != 3:
         return "same"
-    if v == (k[2], k[0], k[1]):
+    if v == (k[2], k[0], k[1]) and (channels_first or v != k):
         return "nchw"
     return "same"
 
@@ -316,14 +319,15 @@ def coreml_map(spec, keras_model) -> dict[str, Any]:
                         continue
                     src = rep_of_var.get(v)
                     ins.append({"name": v, "from": src,
-                                "layout": _layout(var_shape.get(v), shapes[src] if src else keras_input_shape(keras_model))})
+                                "layout": _layout(var_shape.get(v), shapes[src] if src else keras_input_shape(keras_model),
+                                                  channels_first=True)})
         rep = _representative(layers, grp["layers"])
         out_v = members[-1].outputs[0].name
         rep_of_var[out_v] = rep
         out_groups.append({
             "layers": sorted(grp["layers"], key=index.__getitem__),
             "ops": [{"type": op.type, "name": op.outputs[0].name} for op in members],
-            "output": {"name": out_v, "layout": _layout(var_shape.get(out_v), shapes[rep])},
+            "output": {"name": out_v, "layout": _layout(var_shape.get(out_v), shapes[rep], channels_first=True)},
             "inputs": ins,
         })
     return {"format": "coreml", "model": getattr(keras_model, "name", None),

@@ -16,10 +16,13 @@ it is:
  "tflite": {"optimizations": ["DEFAULT"], "supported_types": ["float16"], "representative": true,
             "inference_input_type": "float32" | "int8" | "uint8" | "int16",
             "inference_output_type": ..., "ops": ["TFLITE_BUILTINS_INT8", ...],
-            "layers": {"<keras layer>": {"weights": "int8" | "int4"} | null, ...}},   # optional, per layer
+            "layers": {"<keras layer>": {"weights": "int8" | "int4", "symmetric": true,       # optional,
+                                         "granularity": "channel" | "tensor"} | null, ...}},  # per layer
  "coreml": {"compute_precision": "float32" | "float16", "minimum_deployment_target": "iOS15",
             "compression": null | {"method": "linear", "dtype": "int8", "mode": ..., "granularity": ...}
-                                | {"method": "palettize", "nbits": 4, "mode": "kmeans", "granularity": ...}
+                                  # (granularity "per_block" with "block_size": iOS18)
+                                | {"method": "palettize", "nbits": 4, "mode": "kmeans", "granularity": ...,
+                                   "group_size": 16, "enable_per_channel_scale": false}   # (both iOS18)
                                 | {"method": "prune", "target_sparsity": 0.75},
             "layers": {"<keras layer>": <a compression object> | null, ...}}}   # optional, per layer
 ```
@@ -62,6 +65,7 @@ TFLITE_OPTIMIZATIONS = ("DEFAULT", "EXPERIMENTAL_SPARSITY")
 TFLITE_SUPPORTED_TYPES = ("float16", "int8", "int16")
 TFLITE_IO_TYPES = ("float32", "int8", "uint8", "int16")
 TFLITE_LAYER_WEIGHTS = ("int8", "int4")   # per-layer weight-only (convert/tflite_layers.py)
+TFLITE_LAYER_GRANULARITY = ("channel", "tensor")
 TFLITE_OPS = ("TFLITE_BUILTINS", "TFLITE_BUILTINS_INT8",
               "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8", "SELECT_TF_OPS")
 
@@ -238,8 +242,12 @@ def _tflite(c: _Check, t: Any) -> None:
             if not name.strip():
                 c.fail("tflite.layers", "layer names should be non-empty")
             if setting is not None:
-                c.obj(setting, f"tflite.layers.{name}", {"weights": True})
+                c.obj(setting, f"tflite.layers.{name}", {"weights": True, "symmetric": False, "granularity": False})
                 c.choice(setting["weights"], f"tflite.layers.{name}.weights", TFLITE_LAYER_WEIGHTS)
+                if not isinstance(setting.get("symmetric", True), bool):
+                    c.fail(f"tflite.layers.{name}.symmetric", f"should be true or false, got {setting['symmetric']!r}")
+                c.choice(setting.get("granularity", "channel"), f"tflite.layers.{name}.granularity",
+                         TFLITE_LAYER_GRANULARITY)
     c.choices(t["optimizations"], "tflite.optimizations", TFLITE_OPTIMIZATIONS)
     c.choices(t["supported_types"], "tflite.supported_types", TFLITE_SUPPORTED_TYPES)
     if not isinstance(t["representative"], bool):
@@ -280,21 +288,50 @@ def _compression(c: _Check, comp: Any, f: str, target: str) -> None:
         c.fail(f, f"should be null or an object, got {type(comp).__name__}")
     method = c.choice(comp.get("method"), f"{f}.method", COMPRESSION_METHODS)
     if method == "linear":
-        c.obj(comp, f, {"method": True, "dtype": True, "mode": True, "granularity": True, "weight_threshold": False})
+        c.obj(comp, f, {"method": True, "dtype": True, "mode": True, "granularity": True, "block_size": False,
+                        "weight_threshold": False})
         c.choice(comp["dtype"], f"{f}.dtype", ("int8", "uint8", "int4", "uint4"))
         c.choice(comp["mode"], f"{f}.mode", ("linear", "linear_symmetric"))
-        c.choice(comp["granularity"], f"{f}.granularity", ("per_tensor", "per_channel"))
+        granularity = c.choice(comp["granularity"], f"{f}.granularity", ("per_tensor", "per_channel", "per_block"))
+        _sized_granularity(c, comp, f, granularity == "per_block", "block_size", "per_block", target)
     elif method == "palettize":
-        c.obj(comp, f, {"method": True, "nbits": True, "mode": True, "granularity": True, "weight_threshold": False})
-        c.choice(comp["nbits"], f"{f}.nbits", PALETTE_BITS)
+        c.obj(comp, f, {"method": True, "nbits": True, "mode": True, "granularity": True, "group_size": False,
+                        "enable_per_channel_scale": False, "weight_threshold": False})
+        nbits = c.choice(comp["nbits"], f"{f}.nbits", PALETTE_BITS)
         c.choice(comp["mode"], f"{f}.mode", ("kmeans", "uniform"))
-        c.choice(comp["granularity"], f"{f}.granularity", ("per_tensor",))
+        granularity = c.choice(comp["granularity"], f"{f}.granularity", ("per_tensor", "per_grouped_channel"))
+        _sized_granularity(c, comp, f, granularity == "per_grouped_channel", "group_size", "per_grouped_channel",
+                           target)
+        scale = comp.get("enable_per_channel_scale", False)
+        if not isinstance(scale, bool):
+            c.fail(f"{f}.enable_per_channel_scale", f"should be true or false, got {scale!r}")
+        if scale and not _ios18(target):
+            c.fail(f"{f}.enable_per_channel_scale", f"per-channel palette scales need iOS18's ops, not {target}")
+        if nbits == 3 and not _ios18(target):
+            c.fail(f"{f}.nbits", f"3-bit palettes need iOS18's ops, not {target}")
     else:
         c.obj(comp, f, {"method": True, "target_sparsity": True, "weight_threshold": False})
         c.number(comp["target_sparsity"], f"{f}.target_sparsity", 0.0, 1.0)
     c.integer(comp.get("weight_threshold"), f"{f}.weight_threshold", 0, 1 << 30, optional=True)
     if COREML_TARGETS.index(target) < COREML_TARGETS.index("iOS16"):
         c.fail("coreml.minimum_deployment_target", f"compressed weights need iOS16's constexpr ops, not {target}")
+
+
+def _ios18(target: str) -> bool:
+    return COREML_TARGETS.index(target) >= COREML_TARGETS.index("iOS18")
+
+
+def _sized_granularity(c: _Check, comp: dict, f: str, sized: bool, size_key: str, granularity: str,
+                       target: str) -> None:
+    """``group_size``/``block_size`` belongs to (and is required by) its granularity,
+    which only iOS18's constexpr ops can express."""
+    if not sized:
+        if size_key in comp:
+            c.fail(f"{f}.{size_key}", f"only for granularity {granularity!r}")
+        return
+    c.integer(comp.get(size_key), f"{f}.{size_key}", 1, 1 << 16)
+    if not _ios18(target):
+        c.fail(f"{f}.granularity", f"{granularity} needs iOS18's ops, not {target}")
 
 
 def _finetune(c: _Check, ft: Any) -> None:

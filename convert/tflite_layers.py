@@ -7,8 +7,10 @@ quantized out.
 (edgekit.convert.layermap) and hands ai-edge-quantizer (Google's LiteRT
 quantizer, pinned 0.10.0, which works with the pinned TensorFlow 2.21 and
 ai-edge-litert 2.3) one recipe entry per op, keyed by the op's exact output
-tensor name: weight-only, symmetric, per output channel, ``int8`` or
-``int4`` (``{"weights": "int4"}``); ``null`` leaves the layer float32. The
+tensor name: weight-only, ``int8`` or ``int4`` (``{"weights": "int4"}``),
+symmetric per output channel unless the setting says ``"symmetric": false``
+(a zero point per channel) or ``"granularity": "tensor"`` (one scale for the
+layer); ``null`` leaves the layer float32. The
 weights are stored as integers and dequantized by DEQUANTIZE ops (read back
 from the result: a layer left float is an error); the
 arithmetic stays float32 (the most accurate of the quantizer's modes, same
@@ -26,10 +28,14 @@ WEIGHT_BITS = {"int8": 8, "int4": 4}
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
-def _entry(op_name: str, op_type: str, bits: int) -> dict:
+GRANULARITY = {"channel": "CHANNELWISE", "tensor": "TENSORWISE"}
+
+
+def _entry(op_name: str, op_type: str, setting: dict) -> dict:
+    weights = {"num_bits": WEIGHT_BITS[setting["weights"]], "symmetric": setting.get("symmetric", True),
+               "granularity": GRANULARITY[setting.get("granularity", "channel")], "dtype": "INT"}
     return {"regex": re.escape(op_name), "operation": op_type, "algorithm_key": "min_max_uniform_quantize",
-            "op_config": {"weight_tensor_config": {"num_bits": bits, "symmetric": True, "granularity": "CHANNELWISE",
-                                                   "dtype": "INT"},
+            "op_config": {"weight_tensor_config": weights,
                           "compute_precision": "FLOAT", "explicit_dequantize": True, "skip_checks": False,
                           "min_weight_elements": 0}}
 
@@ -46,7 +52,7 @@ def quantize(model_content: bytes, layers: dict, keras) -> bytes:
             raise ValueError(f"recipe tflite.layers names {name!r}, which has no weight op in the model "
                              f"(layers with weights: {', '.join(layermap.layers_with_weights(lm)) or 'none'})")
         if setting is not None:
-            entries += [_entry(op["name"], op["type"], WEIGHT_BITS[setting["weights"]]) for op in ops]
+            entries += [_entry(op["name"], op["type"], setting) for op in ops]
     if not entries:
         return model_content
     with quiet():

@@ -110,6 +110,24 @@ def to_pixels(x: np.ndarray, pixels: PixelMapping) -> np.ndarray:
 _UNIT = PixelMapping.from_range(0.0, 1.0, 1)
 
 
+def mil_feed(spec, x: np.ndarray, pixels: PixelMapping) -> np.ndarray:
+    """What the mil-reference interpreter takes for the model inputs ``x`` of a
+    program with input ``spec`` (``pixels``: how ``x`` was made from pixels):
+    an image input takes pixels (the program applies its own mapping; pixel /
+    255 floats go in as they are, no rounding), grayscale without a channel
+    axis, and in RGB order: ``x`` is in the program's channel order, and the
+    interpreter reverses RGB pixels itself for a BGR program, as Core ML
+    does with an RGB image."""
+    feed = x
+    if spec.kind == "image" and pixels != _UNIT:
+        feed = to_pixels(x, pixels)
+        if spec.channels == 1:
+            feed = feed[..., 0]
+    if spec.color_layout == "BGR":
+        feed = np.ascontiguousarray(feed[..., ::-1])
+    return feed
+
+
 class Backend:
     """Base: ``name``, ``path``, ``image_shape`` (H, W, C) and ``predict``."""
 
@@ -311,19 +329,7 @@ class MilReferenceBackend(Backend):
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         try:
-            # an image input takes pixels (the program applies its own mapping); the
-            # interpreter also takes pixel / 255 floats as they are (no rounding)
-            feed = x
-            spec = self._program.input_spec
-            if spec.kind == "image" and self.pixels != _UNIT:
-                feed = to_pixels(x, self.pixels)
-                if spec.channels == 1:
-                    feed = feed[..., 0]
-            if spec.color_layout == "BGR":
-                # x is in the program's channel order; the interpreter takes RGB
-                # pixels (as Core ML takes an RGB image) and reverses them itself
-                feed = np.ascontiguousarray(feed[..., ::-1])
-            out = self._program.predict(feed)
+            out = self._program.predict(mil_feed(self._program.input_spec, x, self.pixels))
         except NotImplementedError as e:
             raise ModelFileError(self.path, f"mil-reference cannot run this program: {e}") from None
         return out if self._order is None else out[:, self._order]

@@ -366,16 +366,19 @@ class _MilTracer:
         self.pixels = pixels
 
     def full_values(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        feed = x
-        if self.program.input_spec.kind == "image" and self.pixels != PixelMapping.from_range(0.0, 1.0, 1):
-            feed = bk.to_pixels(x, self.pixels)[..., 0]
-        values = self.program.trace(feed)
+        values = self.program.trace(bk.mil_feed(self.program.input_spec, x, self.pixels))
         return {grp["output"]["name"]: values[grp["output"]["name"]] for grp in self.map["groups"]}
 
     def local_value(self, g: int, feeds: list[np.ndarray]) -> np.ndarray:
         grp = self.map["groups"][g]
-        fed = {i["name"]: _from_keras_layout(f, i["layout"]) for i, f in zip(grp["inputs"], feeds)}
-        values = self.program.trace(feeds=fed, only={op["name"] for op in grp["ops"]})
+        spec = self.program.input_spec
+        images, fed = None, {}
+        for i, f in zip(grp["inputs"], feeds):
+            if i["name"] == spec.name:  # the image input itself (no scaling op in front): pixels, as predict takes
+                images = bk.mil_feed(spec, f, self.pixels)
+            else:
+                fed[i["name"]] = _from_keras_layout(f, i["layout"])
+        values = self.program.trace(images, feeds=fed, only={op["name"] for op in grp["ops"]})
         return values[grp["output"]["name"]]
 
 

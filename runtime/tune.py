@@ -16,11 +16,13 @@ optionally a size cap in KB. Out:
   report half, the smallest uniform variant of the run that meets the
   target (from check) and the size ratio to it, the wall time.
 
-Per layer, Core ML: float16, 8-bit linear per channel, or 6/4/2-bit k-means
-palettes, through coremltools' ``OptimizationConfig(op_name_configs=...)``
-(3-bit palettes and per-grouped-channel palettes need iOS18's ops; the tuned
-program stays on iOS16 like the shipped ones). TFLite: float32, int8 or int4
-weights (weight-only, per channel) through ai-edge-quantizer 0.10.0 on a
+Per layer, Core ML: float16, 8-bit linear per channel, or 6/4/3/2-bit k-means
+palettes, one per tensor or (6 and 4 bits) one per group of 16 output channels,
+through coremltools' ``OptimizationConfig(op_name_configs=...)``. Candidates
+are compressed from an iOS18 program; the recipe asks for iOS18 only when its
+plan uses an op only iOS18 has (3-bit or grouped palettes), iOS16 otherwise,
+and edgekit's mil-reference interpreter runs either. TFLite: float32, int8 or
+int4 weights (weight-only, per channel) through ai-edge-quantizer 0.10.0 on a
 float32 conversion (convert/tflite_layers.py); the converter's own options
 quantize a whole model at once and have no 4-bit weights.
 
@@ -37,12 +39,18 @@ How it searches:
    least first: an insensitive layer goes early, and so does a large one
    (ranking by SNR alone would spend the error budget on a 400-weight conv
    that saves nothing).
-3. Greedy: from every layer at the largest option, each layer in rank order is lowered
-   to the smallest option whose candidate still meets the target on the
-   verify half: its 95% Wilson lower bound of top-1 agreement with the
-   original is at least F. A candidate stops being evaluated as soon as it
-   has more disagreements than the bound allows.
-4. The plan is written as a recipe, converted by the convert stage, and the
+3. Seed: the uniform plans (every layer at one option; the probe programs)
+   are tried smallest option first; the first that meets the target on the
+   verify half (its 95% Wilson lower bound of top-1 agreement with the
+   original is at least F) is the seed. A candidate stops being evaluated as
+   soon as it has more disagreements than the bound allows.
+4. Greedy: from the seed, each layer in rank order is lowered to the smallest
+   option below its own whose candidate meets the target and is smaller than
+   the plan so far, so the result is never larger than the seed; the sweep
+   is repeated (at most three times) while it lowers a layer, and a plan
+   already tried is not tried again. The record says when no layer could be
+   lowered.
+5. The plan is written as a recipe, converted by the convert stage, and the
    converted file is measured on both halves.
 
 A target no plan reaches (not even every layer at the largest option, or none under
@@ -78,24 +86,46 @@ TUNED_ID = {Platform.IOS: "coreml-tuned", Platform.ANDROID: "tflite-tuned"}
 REFERENCE = {Platform.IOS: "coreml-fp32", Platform.ANDROID: "tflite-fp32"}
 
 # Core ML options per layer, largest first: name -> (bits per weight value, compression or None).
-# weight_threshold 0: the plan decides every kernel, small ones too.
+# weight_threshold 0: the plan decides every kernel, small ones too. The "g" palettes are one palette
+# per group of GROUP output channels (fewer when a layer's channels do not divide: coremltools needs
+# them to), the 16-bit-per-entry palettes adding 2**nbits * 2 bytes per group; they and 3-bit palettes
+# need iOS18's constexpr ops, so a plan using one is an iOS18 program, any other an iOS16 one.
 _PAL = {"method": "palettize", "mode": "kmeans", "granularity": "per_tensor", "weight_threshold": 0}
+GROUP = 16
 COREML_OPTIONS: dict[str, tuple[int, dict | None]] = {
     "float16": (16, None),
     "int8": (8, {"method": "linear", "dtype": "int8", "mode": "linear_symmetric", "granularity": "per_channel",
                  "weight_threshold": 0}),
+    "pal6g": (6, {**_PAL, "nbits": 6, "granularity": "per_grouped_channel", "group_size": GROUP}),
     "pal6": (6, {**_PAL, "nbits": 6}),
+    "pal4g": (4, {**_PAL, "nbits": 4, "granularity": "per_grouped_channel", "group_size": GROUP}),
     "pal4": (4, {**_PAL, "nbits": 4}),
+    "pal3": (3, {**_PAL, "nbits": 3}),
     "pal2": (2, {**_PAL, "nbits": 2}),
 }
-# (3-bit palettes need iOS18's constexpr ops; the tuned program stays on iOS16 like the shipped ones.)
+IOS18_OPTIONS = frozenset({"pal6g", "pal4g", "pal3"})
+# Measured on the default run and not offered (bench/README.md, issue 13): per-channel palette scales
+# (enable_per_channel_scale) made coremltools 9 store the dense layer at 432 KB instead of 208 KB; linear
+# int4 per block (block 36/84 on the 1764-input dense layer) flips as many answers as a 4-bit grouped
+# palette at a larger file, and a block size must divide each layer's input channels (1 for the first conv).
 # TFLite options per layer, largest first: weight-only, per channel, through
-# ai-edge-quantizer (convert/tflite_layers.py); the arithmetic stays float32.
+# ai-edge-quantizer (convert/tflite_layers.py); the arithmetic stays float32. Blockwise int4
+# (ai-edge-quantizer 0.10: blocks of 32-256 inputs, integer compute only) is not offered: it refuses
+# the 1764-input dense layer (not divisible), and on the 128-input output layer LiteRT 2.3 runs it
+# but flips 8 of 5,000 answers (dynamically quantized activations).
+# Within 8 and 4 bits, largest first: a zero point per channel ("a"), symmetric per channel, one scale
+# per layer ("t"). They round the same weights differently, and which images near a tie flip differs
+# (on the default run, features at int8 per channel flips one verify image, asymmetric or per tensor none).
 TFLITE_OPTIONS: dict[str, tuple[int, dict | None]] = {
     "float32": (32, None),
+    "int8a": (8, {"weights": "int8", "symmetric": False}),
     "int8": (8, {"weights": "int8"}),
+    "int8t": (8, {"weights": "int8", "granularity": "tensor"}),
+    "int4a": (4, {"weights": "int4", "symmetric": False}),
     "int4": (4, {"weights": "int4"}),
 }
+# Greedy sweeps over the layers at most (each after the first only when the one before lowered a layer).
+PASSES = 3
 # Images the sensitivity probes are measured on (local SNR sums are stable to a fraction of a dB).
 PROBE_IMAGES = 200
 CHUNK = 1000
@@ -222,16 +252,21 @@ class _CoreML:
         meta = {"author": "edgekit", "license": "-", "short_description": "edgekit tune candidate",
                 "version": "-", "input_description": "-", "output_descriptions": {}, "user_defined": {}}
         base_recipe = recipe.load("coreml-fp16")
+        # candidates are compressed from an iOS18 program (every option's ops exist there); the recipe
+        # asks for iOS16 when its plan needs no iOS18 op, and the converted variant is measured again
+        base_recipe = dataclasses.replace(base_recipe, coreml={**base_recipe.coreml,
+                                                                "minimum_deployment_target": "iOS18"})
         with quiet.quiet():
             self.base = coreml.convert(keras, base_recipe, class_names=list(model.io.class_names),
-                                       image_shape=model.io.image_shape, metadata=meta)
+                                       image_shape=model.io.image_shape, metadata=meta, color=model.io.color.value,
+                                       pixels=model.io.pixels)
         self.layer_map = layermap.coreml_map(self.base.get_spec(), keras)
         self.layers = [grp["layers"][-1] for grp in self.layer_map["groups"]
                        if any(op["type"] in layermap.WEIGHT_OP_TYPES for op in grp["ops"])]
         self._n = 0
 
     def build(self, plan: dict[str, str]) -> Path:
-        layers = {name: self.options[opt][1] for name, opt in plan.items()}
+        layers = self.recipe_layers(plan)
         ml = self.coreml.compress_layers(self.base, layers, self.keras) if any(layers.values()) else self.base
         self._n += 1
         path = self.workdir / f"candidate-{self._n}.mlpackage"
@@ -246,7 +281,15 @@ class _CoreML:
         return backend.predict
 
     def recipe_layers(self, plan: dict[str, str]) -> dict:
-        return {name: self.options[opt][1] for name, opt in plan.items()}
+        """Each layer's compression object; a grouped palette's group is the largest
+        divisor of the layer's output channels up to GROUP."""
+        out = {}
+        for name, opt in plan.items():
+            comp = self.options[opt][1]
+            if comp is not None and "group_size" in comp:
+                comp = {**comp, "group_size": math.gcd(int(self.keras.get_layer(name).output.shape[-1]), GROUP)}
+            out[name] = comp
+        return out
 
     def layer_map_of(self, path: Path) -> dict:
         from edgekit.convert import coreml, layermap
@@ -256,10 +299,11 @@ class _CoreML:
     def recipe(self, variant_id: str, plan: dict[str, str], description: str) -> dict:
         bits = [self.options[o][0] for o in plan.values()]
         kind = "low-bit" if min(bits) <= 4 else "quantized" if min(bits) <= 8 else "float16"
+        target = "iOS18" if IOS18_OPTIONS & set(plan.values()) else "iOS16"
         return {"schema": RECIPE_SCHEMA, "id": variant_id, "format": "coreml", "kind": kind,
                 "reference": "coreml-fp32", "description": description, "finetune": None,
                 "coreml": {"compute_precision": "float16", "compression": None,
-                           "minimum_deployment_target": "iOS16", "layers": self.recipe_layers(plan)}}
+                           "minimum_deployment_target": target, "layers": self.recipe_layers(plan)}}
 
 
 class _TFLite:
@@ -408,6 +452,15 @@ def run(config: TuneConfig) -> TuneResult:
         sizes = {name: _weights(keras, name) for name in layers}
         options = list(space.options)                 # largest first
         lower = options[1:]
+        built: dict[tuple, Path] = {}
+
+        def build(plan: dict[str, str]) -> Path:
+            """One file per plan: a sensitivity probe and the uniform candidate of its option are one build."""
+            key = tuple(sorted(plan.items()))
+            if key not in built:
+                built[key] = space.build(plan)
+            return built[key]
+
         # sensitivity: each lower option on every layer at once, measured per layer (local SNR)
         from edgekit.runtime import diagnose
 
@@ -415,7 +468,11 @@ def run(config: TuneConfig) -> TuneResult:
         probe_x = xv[:PROBE_IMAGES]
         # (a target no plan can reach, not even with zero disagreements, needs no probes)
         for opt in bar(lower if allowed >= 0 else [], desc="tune: sensitivity", unit="probe"):
-            path = space.build({name: opt for name in layers})
+            try:
+                path = build({name: opt for name in layers})
+            except Exception as e:  # an option some layer cannot take has no probe; its candidates say why
+                _say(f"[tune] probe {opt}: cannot be built ({first_line(e, with_type=True)})")
+                continue
             rows = {r.layer: r for r in diagnose.measure(path, config.format, space.layer_map_of(path), keras,
                                                            probe_x, model.io.pixels, desc=f"probe {opt}")}
             for name in layers:
@@ -440,11 +497,15 @@ def run(config: TuneConfig) -> TuneResult:
              f"{100 * config.target_agreement:g}%), report half {len(report_idx)}")
 
         candidates: list[Candidate] = []
+        measured: set[tuple] = set()
 
         def evaluate(plan: dict[str, str]) -> Candidate:
-            changed = ", ".join(f"{k}={v}" for k, v in plan.items() if v != options[0]) or f"all {options[0]}"
+            kinds = set(plan.values())
+            changed = (f"all {plan[layers[0]]}" if len(kinds) == 1 else
+                       ", ".join(f"{k}={v}" for k, v in plan.items()))
+            measured.add(tuple(sorted(plan.items())))
             try:
-                path = space.build(plan)
+                path = build(plan)
             except Exception as e:  # a plan coremltools refuses is a rejected candidate, not a crash
                 c = Candidate(plan=dict(plan), size_bytes=0, agreement=0.0, lower_bound=0.0, images=0,
                               passed=False, stopped_early=False, error=first_line(e, with_type=True))
@@ -461,24 +522,53 @@ def run(config: TuneConfig) -> TuneResult:
             candidates.append(c)
             _say(f"[tune] candidate {len(candidates):>2}: {changed}: {size / 1024:.1f} KB, agreement "
                  f"{100 * agree:.2f}% on {seen} images (lower bound {100 * lb:.2f}%) "
-                 f"{'kept' if c.passed else 'rejected'}")
+                 f"{'passes' if c.passed else 'rejected'}")
             progress.update(1)
             progress.set_postfix_str(f"{size / 1024:.0f} KB, {100 * agree:.2f}%")
             return c
 
-        progress = bar(desc="tune: candidates", total=1 + len(layers) * len(lower), unit="candidate")
-        plan = {name: options[0] for name in layers}
-        best = evaluate(plan)
-        if best.passed:
+        progress = bar(desc="tune: candidates", total=len(options) + PASSES * len(layers) * len(lower),
+                       unit="candidate")
+        # 1. the seed: the smallest uniform plan (every layer at one option) that passes, smallest option
+        #    first; when none below the largest passes, every layer at the largest (a target even that
+        #    misses, or no disagreement allowed at all, is decided by that one candidate)
+        seed = None
+        for opt in (reversed(options) if allowed >= 0 else [options[0]]):
+            best = evaluate({name: opt for name in layers})
+            if best.passed:
+                seed = opt
+                break
+        plan = dict(best.plan)
+        # 2. greedy: each layer in rank order is lowered below its option to the smallest option whose
+        #    candidate passes and is smaller than the plan so far (so the result is never larger than the
+        #    seed); the sweep is repeated while it lowers something, since a layer that could not go lower
+        #    beside its neighbours' seed options may once they have moved (up to PASSES sweeps)
+        for _ in range(PASSES if seed is not None else 0):
+            moved = False
             for name in ranked:
-                for opt in reversed(lower):           # smallest first; the first that passes is kept
-                    c = evaluate({**plan, name: opt})
-                    if c.passed:
-                        plan, best = c.plan, c
+                below = options[options.index(plan[name]) + 1:]
+                for opt in reversed(below):           # smallest first; the first that passes is kept
+                    trial = {**plan, name: opt}
+                    if tuple(sorted(trial.items())) in measured:   # a uniform plan, or one an earlier sweep tried
+                        continue
+                    c = evaluate(trial)
+                    if c.passed and c.size_bytes < best.size_bytes:
+                        plan, best, moved = c.plan, c, True
                         break
+            if not moved:
+                break
+        seed_candidate = next((c for c in candidates if c.passed), None)
+        lowered = [name for name in layers if seed is not None and plan[name] != seed]
+        if seed is not None:
+            _say(f"[tune] seed: every layer at {seed} ({seed_candidate.size_bytes / 1024:.1f} KB); "
+                 + (f"lowered from it: {', '.join(f'{n} to {plan[n]}' for n in lowered)} "
+                    f"({best.size_bytes / 1024:.1f} KB)" if lowered else
+                    "no layer could be lowered from it to a smaller plan that still meets the target on the "
+                    "verify half"))
+        progress.total = progress.n
         progress.close()
 
-    reached = best.passed
+    reached = seed is not None
     reason = None
     if not reached:
         reason = (f"no plan reaches a {100 * config.target_agreement:g}% agreement lower bound on the verify half: "
@@ -538,6 +628,8 @@ def run(config: TuneConfig) -> TuneResult:
         "split": {"seed": config.seed, "verify_images": int(len(verify_idx)), "report_images": int(len(report_idx)),
                   "allowed_disagreements": allowed},
         "sensitivity": {"images": int(len(probe_x)), "local_snr_db": sensitivity, "ranked": ranked},
+        "seed": None if seed is None else {"option": seed, "size_bytes": seed_candidate.size_bytes,
+                                           "lowered": lowered},
         "candidates": [c.to_json() for c in candidates], "size_bytes": size, "verify": verify, "report": report,
         "uniform": uniform, "ratio_to_uniform": (size / uniform["size_bytes"]) if size and uniform else None,
         "recipe": rd.relative(recipe_path) if recipe_path else None,

@@ -19,8 +19,12 @@ agreement with the original meets a target, and write it as a recipe and a
 variant (coreml-tuned for ios, tflite-tuned for android) that check, report
 and golden treat like any other.
 
-Core ML (ios), per layer: float16, 8-bit linear, or 6/4/2-bit palettes;
-TFLite (android): float32, int8 or int4 weights (ai-edge-quantizer).
+Core ML (ios), per layer: float16, 8-bit linear, or 6/4/3/2-bit palettes
+(6 and 4 bits also one palette per group of 16 channels; 3-bit and grouped
+palettes make the tuned program iOS18); TFLite (android): float32, int8 or
+int4 weights (ai-edge-quantizer; per channel, with zero points, or int8 per
+tensor). The search starts from the smallest uniform plan that passes and
+lowers layers from there, so it never ends larger than that.
 The test set is split in two: candidates are judged on one half (their 95%
 lower bound of agreement must meet the target), the final plan is measured
 on the other. Layers are lowered least sensitive first (edgekit diagnose's

@@ -410,15 +410,21 @@ def blockwise_shift_scale(data, scale, offset=None, *, use_offset=True):
     return (_block_repeat(scale, data.shape) * out).astype(dt)
 
 
-def lut_to_dense_ios18(indices, lut, vector_axis=None):
+def lut_to_dense_ios18(indices, lut, vector_axis=None, *, per_block=True):
     """iOS18 constexpr_lut_to_dense: indices [shape] (one uint per element),
-    lut [blocks..., 2**nbits, vector_size], one palette per block."""
+    lut [blocks..., 2**nbits, vector_size], one palette per block (a block is
+    shape/blocks consecutive entries of each axis: a per-grouped-channel
+    palette's group of channels). ``per_block=False`` is the wrong decoding
+    (the first block's palette everywhere), kept only so tests can prove it
+    would be caught."""
     if lut.shape[-1] != 1:
         raise NotImplementedError("vector palettization (vector_size > 1)")
     shape = indices.shape
     ix = []
     for axis, (full, blocks) in enumerate(zip(shape, lut.shape[:-2])):
-        b = np.arange(full) // (full // blocks)
+        if full % blocks:
+            raise ValueError(f"axis {axis} of {full} does not split into {blocks} palette blocks")
+        b = np.arange(full) // (full // blocks) if per_block else np.zeros(full, dtype=np.intp)
         ix.append(b.reshape([-1 if a == axis else 1 for a in range(len(shape))]))
     return lut[(*ix, indices.astype(np.intp), 0)]
 

@@ -66,7 +66,7 @@ SUB_BYTE_BITS = {"int4": 4, "uint4": 4, "uint2": 2, "uint1": 1, "uint6": 6, "uin
 
 # Test-only switches that break the decoding on purpose (see tests/mil):
 # each must be caught by the honesty checks, or those checks prove nothing.
-MUTATIONS = ("bit-order", "ignore-zero-point", "skip-transpose", "no-fp16-rounding")
+MUTATIONS = ("bit-order", "ignore-zero-point", "skip-transpose", "no-fp16-rounding", "one-palette")
 
 # Ops whose result is exactly representable in fp16 when every float input
 # is: rounding their fp16 outputs again would change nothing, so it is skipped.
@@ -363,7 +363,7 @@ class Program:
                     raise ValueError(f"{indices.size} index bytes cannot hold {count} {nbits}-bit indices")
                 idx = unpack_bits(indices.astype(np.uint8), nbits, count, False, mut != "bit-order")
                 return lut[idx.astype(np.intp)].reshape(shape)
-            return ops.lut_to_dense_ios18(indices, lut, a("vector_axis", None))
+            return ops.lut_to_dense_ios18(indices, lut, a("vector_axis", None), per_block=mut != "one-palette")
         if op.type == "constexpr_sparse_to_dense":
             data, mask = a("nonzero_data"), a("mask")
             if "shape" in op.args:  # iOS16: packed bitmask bytes

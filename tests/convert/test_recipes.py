@@ -132,6 +132,7 @@ def test_new_variant_is_a_new_file(tmp_path):
     data = copy.deepcopy(recipes.load("coreml-pal4").data)
     data.update(id="coreml-pal3", description="3-bit palettized weights")
     data["coreml"]["compression"]["nbits"] = 3
+    data["coreml"]["minimum_deployment_target"] = "iOS18"     # 3-bit palettes are iOS18 ops
     (tmp_path / "coreml-pal3.json").write_text(json.dumps(data))
     cfg = ConvertConfig(run_dir=tmp_path / "run", variants="all", recipe_dir=tmp_path)
     assert [r.id for r in cfg.recipes()] == ["coreml-pal3"]

@@ -277,6 +277,17 @@ def _conv_bad_recipe(c: Ctx):
     return _convert(c, c.run(("model",)), "--recipes", str(d))
 
 
+def _conv_recipe_ios18_palette(c: Ctx):
+    from edgekit.convert.recipe import builtin_dir
+
+    d = c.root / "my recipes"
+    d.mkdir()
+    r = json.loads((builtin_dir() / "coreml-pal4.json").read_text())
+    r["coreml"]["compression"].update(granularity="per_grouped_channel", group_size=16)   # target stays iOS16
+    (d / "coreml-pal4.json").write_text(json.dumps(r))
+    return ["convert", "--run", str(c.run(("model",))), "--variants", "coreml-pal4", "--recipes", str(d)]
+
+
 def _conv_recipe_not_json(c: Ctx):
     d = c.root / "my recipes"
     d.mkdir()
@@ -652,6 +663,8 @@ CASES = [
          lambda c: _convert(c, c.run(("model",)), "--calibration-size", "0"), "integer in [1,", "--calibration-size"),
     Case("convert-recipe-invalid", "convert", "recipe with supported_types float8", _conv_bad_recipe,
          "recipe field", "tflite-fp16.json"),
+    Case("convert-recipe-ios18-palette", "convert", "recipe with palettes per group of channels for iOS16",
+         _conv_recipe_ios18_palette, "per_grouped_channel needs iOS18", "coreml-pal4.json"),
     Case("convert-recipe-not-json", "convert", "recipe file that is not JSON", _conv_recipe_not_json,
          "not valid json", "tflite-fp16.json"),
     Case("convert-recipes-dir-missing", "convert", "--recipes folder does not exist",
