@@ -54,6 +54,9 @@ LATENCY_REL_SE = 0.025
 # Predictions of LiteRT files go to a worker process (edgekit.runtime.workers)
 # only when there is enough work to pay for its start (about a second).
 PARALLEL_MIN_IMAGES = 1000
+# A slow LiteRT file (int16x8) goes to the worker in this many slices of the
+# test set, so whichever process is free first takes the next one.
+SLOW_PARTS = 8
 # The "large batch" for throughput, and the chunk every backend predicts in.
 THROUGHPUT_BATCH = bk.DEFAULT_CHUNK
 
@@ -236,8 +239,9 @@ def _predict_all(original: Callable[[], np.ndarray], variants: list[VariantArtif
                  x: np.ndarray, jobs: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The original's probabilities on ``x`` and every variant's, by id. With
     ``jobs`` > 1 and enough images, the LiteRT files run in a worker process
-    (the slowest first) while this one runs the original and the others;
-    then this one takes back what the worker has not started."""
+    (the slowest first, cut into SLOW_PARTS slices of the test set) while this
+    one runs the original and the others; then this one takes back every
+    slice the worker has not started, before waiting for those it has."""
     litert = bk.BackendName.LITERT.value
     offload = ([v for v in variants if opened[v.id].name == litert]
                if jobs > 1 and len(x) >= PARALLEL_MIN_IMAGES else [])
@@ -250,17 +254,29 @@ def _predict_all(original: Callable[[], np.ndarray], variants: list[VariantArtif
             from edgekit.runtime.workers import LiteRTWorker
 
             worker = stack.enter_context(LiteRTWorker(x))
-            pending = {v.id: worker.submit(v.path) for v in offload}
+            tasks = {(v.id, a, b): worker.submit(v.path, a, b) for v in offload
+                     for a, b in _slices(len(x), SLOW_PARTS if _litert_cost(v) > 1 else 1)}
         probs = original()
         for v in here:
             out[v.id] = opened[v.id].predict(x)
             progress.update()
-        for v in offload:
-            got = worker.take(pending[v.id])
-            out[v.id] = got if got is not None else opened[v.id].predict(x)
-            progress.update()
+        if offload:
+            parts: dict[tuple, np.ndarray] = {}
+            for key in sorted(tasks, key=lambda k: worker.started(tasks[k])):   # not started: done here, first
+                vid, a, b = key
+                got = worker.take(tasks[key])
+                parts[key] = got if got is not None else opened[vid].predict(x[a:b])
+                if all(k in parts for k in tasks if k[0] == vid):
+                    out[vid] = np.concatenate([parts[k] for k in sorted(k for k in tasks if k[0] == vid)])
+                    progress.update()
     progress.close()
     return probs, {v.id: out[v.id] for v in variants}
+
+
+def _slices(n: int, parts: int) -> list[tuple[int, int]]:
+    """[start, end) of ``parts`` near-equal slices of ``n`` images."""
+    edges = np.linspace(0, n, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def _litert_cost(v: VariantArtifact) -> int:

@@ -35,15 +35,15 @@ def _init(inputs_path: str) -> None:
     _inputs = np.load(inputs_path, mmap_mode="r")
 
 
-def _predict(path: str) -> np.ndarray | None:
-    """The file's probabilities, or None if it cannot run here. edgekit's
+def _predict(path: str, start: int, end: int) -> np.ndarray | None:
+    """The file's probabilities on inputs[start:end], or None if it cannot run here. edgekit's
     errors do not cross the process boundary (their constructors take other
     arguments than they pickle with); the main process makes its own."""
     from edgekit.runtime.backends import LiteRTBackend
 
     try:
         # one thread: the main process keeps the other core busy
-        return LiteRTBackend(path, num_threads=1).predict(np.asarray(_inputs))
+        return LiteRTBackend(path, num_threads=1).predict(np.asarray(_inputs[start:end]))
     except Exception:
         return None
 
@@ -58,8 +58,14 @@ class LiteRTWorker:
         self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init, initargs=(str(inputs),))
 
-    def submit(self, path: Path) -> cf.Future:
-        return self._pool.submit(_predict, str(path))
+    def submit(self, path: Path, start: int = 0, end: int | None = None) -> cf.Future:
+        """Predict images ``start:end`` of the inputs with the file at ``path``."""
+        return self._pool.submit(_predict, str(path), start, end)
+
+    @staticmethod
+    def started(future: cf.Future) -> bool:
+        """The worker has the task (running, done, or queued to it: no longer cancellable)."""
+        return future.running() or future.done()
 
     @staticmethod
     def take(future: cf.Future) -> np.ndarray | None:

@@ -1,6 +1,8 @@
 """check's predictions in two processes (edgekit.runtime.workers): the same
-numbers as in one, the worker really used, and a failure there still ends in
-the main process's own one-line error."""
+numbers as in one, the worker really used (a slow file in slices, either
+process taking the next), and a failure there still ends in the main
+process's own one-line error."""
+import json
 import shutil
 
 import numpy as np
@@ -17,9 +19,9 @@ def test_two_jobs_give_the_one_job_results(make_run, monkeypatch):
     submitted = []
     real_submit = workers.LiteRTWorker.submit
 
-    def spy(self, path):
-        submitted.append(path.parent.name)
-        return real_submit(self, path)
+    def spy(self, path, start=0, end=None):
+        submitted.append((path.parent.name, start, end))
+        return real_submit(self, path, start, end)
 
     monkeypatch.setattr(workers.LiteRTWorker, "submit", spy)
     one = make_run()
@@ -28,7 +30,7 @@ def test_two_jobs_give_the_one_job_results(make_run, monkeypatch):
     assert submitted == []
     r2 = check.run(check.CheckConfig(run_dir=two, jobs=2, latency_runs=3, warmup_runs=0))
     assert r2.test_count == 1000 >= check.PARALLEL_MIN_IMAGES   # tiny_run's whole test split: the worker's path
-    assert sorted(submitted) == ["tflite-fp32", "tflite-int8"]
+    assert sorted(submitted) == [("tflite-fp32", 0, 1000), ("tflite-int8", 0, 1000)]
     for a, b in zip(r1.variants, r2.variants):
         assert a.id == b.id and a.comparison.agreement == b.comparison.agreement
         assert a.comparison.max_abs_diff == b.comparison.max_abs_diff
@@ -75,3 +77,34 @@ def test_latency_runs_follow_the_spread():
     spent = check.measure_latency(lambda x: None, np.zeros(1), runs=500, warmup=0, budget_s=0.5,
                                   clock=clock_of([0.0002, 0.02]))
     assert spent["runs"] == 50   # the budget (0.5 s here): 50 runs of 10.1 ms on average pass it
+
+
+def test_a_slow_file_is_cut_into_slices_that_cover_the_test_set(make_run, monkeypatch):
+    """tflite-int16x8 (LiteRT's reference kernels) goes out in SLOW_PARTS
+    slices; whoever runs each, the probabilities are the one-process ones."""
+    run_dir = make_run(("tflite-fp32",))
+    vdir = run_dir / "variants" / "tflite-fp32"
+    manifest = json.loads((vdir / "variant.json").read_text())
+    manifest["recipe"]["tflite"]["ops"] = ["EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8"]
+    (vdir / "variant.json").write_text(json.dumps(manifest))
+    from support.runs import index_variants
+
+    index_variants(run_dir)
+    from edgekit.rundir import ModelArtifact
+
+    model = ModelArtifact.read(run_dir)
+    (variant,) = check._variants(check.CheckConfig(run_dir=run_dir), model)
+    assert check._litert_cost(variant) > 1
+    assert check._slices(1000, 8)[0] == (0, 125) and check._slices(1000, 8)[-1] == (875, 1000)
+    submitted = []
+    real_submit = workers.LiteRTWorker.submit
+    monkeypatch.setattr(workers.LiteRTWorker, "submit",
+                        lambda self, path, a=0, b=None: submitted.append((a, b)) or real_submit(self, path, a, b))
+    from edgekit.runtime import backends as bk
+
+    opened = {variant.id: bk.LiteRTBackend(variant.path)}
+    x = model.io.pixels.apply(model.dataset().x_test)
+    _, two = check._predict_all(lambda: None, [variant], opened, x, jobs=2)
+    _, one = check._predict_all(lambda: None, [variant], opened, x, jobs=1)
+    assert submitted == check._slices(len(x), check.SLOW_PARTS)
+    np.testing.assert_allclose(two[variant.id], one[variant.id], atol=1e-6)
