@@ -14,6 +14,7 @@ its directory gone) gets the reason instead; the report is still written.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,19 @@ from edgekit.runtime.report.policy import PLATFORMS, Decision
 # first jump and lowest local layer (bench/README.md, "Report: where the
 # error comes from").
 DEFAULT_LIMIT = 200
+# ... of 28x28x1 inputs. The cost is per input value, so larger images get
+# fewer: the limit's 200 x 784 values, never fewer than MIN_IMAGES. A 96x96
+# RGB photo model (72 layers, 14 variants failing or inconclusive on its 180
+# test images) took 241 s at 180 images a variant, 35 s at 16, with the same
+# first-jump layer; `edgekit diagnose --limit N` measures one variant on more.
+VALUES_PER_LIMIT_IMAGE = 28 * 28
+MIN_IMAGES = 16
+
+
+def images_for(limit: int, image_shape: tuple[int, ...]) -> int:
+    """Test images per variant: ``limit`` images' worth of 28x28x1 input values."""
+    per_image = math.prod(image_shape)
+    return max(min(limit, MIN_IMAGES), min(limit, limit * VALUES_PER_LIMIT_IMAGE // per_image))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +89,11 @@ def status_line(d: Diagnosed, run: RunDir, seconds: float) -> str:
 
 def run_all(run: RunDir, wanted: dict[str, tuple[str, ...]], limit: int,
             say: Callable[[str], None] = print) -> list[Diagnosed]:
-    """Diagnose each of ``wanted`` on the first ``limit`` test images (see the module docstring)."""
+    """Diagnose each of ``wanted`` on the first ``images_for(limit, ...)`` test
+    images (see the module docstring)."""
     out = []
     source = None    # the model and test images, loaded once for every variant measured
+    limit = images_for(limit, ModelArtifact.read(run).io.image_shape) if wanted else limit
     for vid, why in wanted.items():
         t0 = time.perf_counter()
         try:

@@ -128,3 +128,14 @@ def test_diagnose_limit_is_validated(bad, tmp_path):
 
     with pytest.raises(ConfigError, match="--diagnose-limit"):
         report.ReportConfig(run_dir=tmp_path, diagnose_limit=bad)
+
+
+def test_larger_images_are_diagnosed_on_fewer_of_them():
+    """The report's limit counts 28x28x1 images' worth of input values: a
+    96x96 RGB model gets 16 (the floor), a 32x32 RGB one 51, MNIST all 200."""
+    from edgekit.runtime.report.diagnoses import MIN_IMAGES, images_for
+
+    assert images_for(200, (28, 28, 1)) == 200
+    assert images_for(200, (32, 32, 3)) == 200 * 784 // 3072 == 51
+    assert images_for(200, (96, 96, 3)) == MIN_IMAGES == 16
+    assert images_for(8, (96, 96, 3)) == 8      # never more than asked
