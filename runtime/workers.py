@@ -32,7 +32,7 @@ _inputs: np.ndarray | None = None   # the worker's memory-mapped test inputs
 
 def _init(inputs_path: str) -> None:
     global _inputs
-    _inputs = np.load(inputs_path, mmap_mode="r")
+    _inputs = np.load(inputs_path, mmap_mode="r", allow_pickle=False)
 
 
 def _predict(path: str, start: int, end: int) -> np.ndarray | None:
