@@ -15,7 +15,6 @@ variants) and Chromium for the report's browser test.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import platform
 import shutil

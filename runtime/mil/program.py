@@ -16,7 +16,6 @@ with a ``ModelFileError``; it never guesses.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from pathlib import Path
