@@ -46,13 +46,21 @@ def recipe_summary(recipe: dict) -> str:
         parts.append(str(c.get("compute_precision", "")))
         comp = c.get("compression")
         if isinstance(comp, dict):
-            bits = comp.get("nbits") or comp.get("dtype") or comp.get("target_sparsity") or ""
-            parts.append(f"{comp.get('method', '')} {bits}".strip())
+            parts.append(_compression_words(comp))
+        layers = c.get("layers")
+        if isinstance(layers, dict) and layers:   # edgekit tune's per-layer plan
+            parts.append("per layer " + ", ".join(
+                f"{name} {_compression_words(v) if isinstance(v, dict) else 'float16'}" for name, v in layers.items()))
     if "tflite" in recipe and isinstance(recipe["tflite"], dict):
         t = recipe["tflite"]
         opts = t.get("optimizations") or []
         types = t.get("supported_types") or []
-        parts.append(" ".join(str(x).lower() for x in opts) or "no optimization")
+        layers = t.get("layers")
+        if isinstance(layers, dict) and layers:   # edgekit tune's per-layer weights on a float32 conversion
+            parts.append("per-layer weights " + ", ".join(
+                f"{name} {s.get('weights', '?') if isinstance(s, dict) else 'float'}" for name, s in layers.items()))
+        else:
+            parts.append(" ".join(str(x).lower() for x in opts) or "no optimization")
         if types:
             parts.append("types " + ",".join(map(str, types)))
         if t.get("representative"):
@@ -62,6 +70,11 @@ def recipe_summary(recipe: dict) -> str:
     if isinstance(recipe.get("finetune"), dict):
         parts.append(str(recipe["finetune"].get("method", "fine-tuned")))
     return ", ".join(p for p in parts if p)
+
+
+def _compression_words(comp: dict) -> str:
+    bits = comp.get("nbits") or comp.get("dtype") or comp.get("target_sparsity") or ""
+    return f"{comp.get('method', '')} {bits}".strip()
 
 
 def _format_of(vid: str, entry: dict, variant: VariantArtifact | None) -> str:

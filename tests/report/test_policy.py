@@ -254,3 +254,20 @@ def test_size_accuracy_labels_every_point_and_no_two_labels_overlap(make):
         assert box.height >= 7 * fig.dpi / 72 * 0.9, name   # 7-point text: legible, not shrunk away
         assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, name
     assert charts.size_accuracy(rows, [], None).startswith(report.PNG_MAGIC)
+
+
+def test_a_tuned_recipe_is_summarised_by_its_layer_plan():
+    """edgekit tune's variants are float32 (TFLite) or uncompressed (Core ML)
+    conversions with per-layer weights: the report's recipe words say the plan,
+    not the base's "no optimization"."""
+    from edgekit.runtime.report.policy import recipe_summary
+
+    tflite = {"tflite": {"optimizations": [], "supported_types": [], "representative": False,
+                         "inference_input_type": "float32",
+                         "layers": {"conv1": {"weights": "int8", "symmetric": False}, "features": {"weights": "int4"}}}}
+    assert recipe_summary(tflite) == "per-layer weights conv1 int8, features int4, I/O float32"
+    coreml = {"coreml": {"compute_precision": "float16", "compression": None,
+                         "layers": {"conv1": {"method": "palettize", "nbits": 6}, "logits": None}}}
+    assert recipe_summary(coreml) == "float16, per layer conv1 palettize 6, logits float16"
+    plain = {"tflite": {"optimizations": ["DEFAULT"], "representative": True, "inference_input_type": "int8"}}
+    assert recipe_summary(plain) == "default, calibrated, I/O int8"
