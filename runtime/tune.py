@@ -239,10 +239,38 @@ def _agreement(predict, x: np.ndarray, expect: np.ndarray, allowed: int) -> tupl
     return bad, len(x), False
 
 
-class _CoreML:
+class _Space:
+    """What both platforms' candidate spaces share: the weight layers of the
+    base's layer map, numbered candidate files in the work dir, and a
+    predictor for a candidate file in the platform's runtime."""
+
+    backend = ""   # the runtime a candidate runs in (a BackendName value)
+
+    def _map_layers(self, layer_map: dict) -> None:
+        from edgekit.convert import layermap
+
+        self.layer_map = layer_map
+        self.layers = [grp["layers"][-1] for grp in layer_map["groups"]
+                       if any(op["type"] in layermap.WEIGHT_OP_TYPES for op in grp["ops"])]
+        self._n = 0
+
+    def _next_path(self, suffix: str) -> Path:
+        self._n += 1
+        return self.workdir / f"candidate-{self._n}{suffix}"
+
+    def predictor(self, path: Path):
+        from edgekit.runtime import backends as bk
+
+        backend = bk.open_backend(self.backend, path, class_names=list(self.io.class_names),
+                                  image_shape=self.io.image_shape, pixels=self.io.pixels)
+        return backend.predict
+
+
+class _CoreML(_Space):
     """Core ML candidates: one float16 program converted once, compressed per plan."""
 
     options = COREML_OPTIONS
+    backend = "mil-reference"
 
     def __init__(self, model: ModelArtifact, keras, workdir: Path):
         from edgekit.convert import coreml, layermap, recipe
@@ -260,25 +288,14 @@ class _CoreML:
             self.base = coreml.convert(keras, base_recipe, class_names=list(model.io.class_names),
                                        image_shape=model.io.image_shape, metadata=meta, color=model.io.color.value,
                                        pixels=model.io.pixels)
-        self.layer_map = layermap.coreml_map(self.base.get_spec(), keras)
-        self.layers = [grp["layers"][-1] for grp in self.layer_map["groups"]
-                       if any(op["type"] in layermap.WEIGHT_OP_TYPES for op in grp["ops"])]
-        self._n = 0
+        self._map_layers(layermap.coreml_map(self.base.get_spec(), keras))
 
     def build(self, plan: dict[str, str]) -> Path:
         layers = self.recipe_layers(plan)
         ml = self.coreml.compress_layers(self.base, layers, self.keras) if any(layers.values()) else self.base
-        self._n += 1
-        path = self.workdir / f"candidate-{self._n}.mlpackage"
+        path = self._next_path(".mlpackage")
         self.coreml.save(ml, path)
         return path
-
-    def predictor(self, path: Path):
-        from edgekit.runtime import backends as bk
-
-        backend = bk.open_backend(bk.BackendName.MIL_REFERENCE, path, class_names=list(self.io.class_names),
-                                  image_shape=self.io.image_shape, pixels=self.io.pixels)
-        return backend.predict
 
     def recipe_layers(self, plan: dict[str, str]) -> dict:
         """Each layer's compression object; a grouped palette's group is the largest
@@ -306,10 +323,11 @@ class _CoreML:
                            "minimum_deployment_target": target, "layers": self.recipe_layers(plan)}}
 
 
-class _TFLite:
+class _TFLite(_Space):
     """TFLite candidates: one float32 conversion, its layers' weights quantized per plan."""
 
     options = TFLITE_OPTIONS
+    backend = "litert"
 
     def __init__(self, model: ModelArtifact, keras, workdir: Path):
         from edgekit.convert import layermap, recipe, tflite
@@ -318,27 +336,16 @@ class _TFLite:
         self.base_recipe = recipe.load("tflite-fp32")
         with quiet.quiet():
             self.base = tflite.convert(keras, self.base_recipe, None)
-        self.layer_map = layermap.tflite_map(self.base, keras)
-        self.layers = [grp["layers"][-1] for grp in self.layer_map["groups"]
-                       if any(op["type"] in layermap.WEIGHT_OP_TYPES for op in grp["ops"])]
-        self._n = 0
+        self._map_layers(layermap.tflite_map(self.base, keras))
 
     def build(self, plan: dict[str, str]) -> Path:
         from edgekit.convert import tflite_layers
 
         layers = self.recipe_layers(plan)
         blob = tflite_layers.quantize(self.base, layers, self.keras) if any(layers.values()) else self.base
-        self._n += 1
-        path = self.workdir / f"candidate-{self._n}.tflite"
+        path = self._next_path(".tflite")
         path.write_bytes(blob)
         return path
-
-    def predictor(self, path: Path):
-        from edgekit.runtime import backends as bk
-
-        backend = bk.open_backend(bk.BackendName.LITERT, path, class_names=list(self.io.class_names),
-                                  image_shape=self.io.image_shape, pixels=self.io.pixels)
-        return backend.predict
 
     def recipe_layers(self, plan: dict[str, str]) -> dict:
         return {name: self.options[opt][1] for name, opt in plan.items()}

@@ -91,9 +91,12 @@ def run_all(run: RunDir, wanted: dict[str, tuple[str, ...]], limit: int,
             say: Callable[[str], None] = print) -> list[Diagnosed]:
     """Diagnose each of ``wanted`` on the first ``images_for(limit, ...)`` test
     images (see the module docstring)."""
-    out = []
+    out: list[Diagnosed] = []
+    if not wanted:
+        return out
+    model = ModelArtifact.read(run)
     source = None    # the model and test images, loaded once for every variant measured
-    limit = images_for(limit, ModelArtifact.read(run).io.image_shape) if wanted else limit
+    limit = images_for(limit, model.io.image_shape)
     for vid, why in wanted.items():
         t0 = time.perf_counter()
         try:
@@ -101,7 +104,7 @@ def run_all(run: RunDir, wanted: dict[str, tuple[str, ...]], limit: int,
             result = diagnose.reusable(config)
             reused = result is not None
             if result is None:
-                source = source or diagnose.Source.load(ModelArtifact.read(run))
+                source = source or diagnose.Source.load(model)
                 result = diagnose.run(config, source)
             d = Diagnosed(vid, why, result, Path(result.chart).read_bytes(), reused)
         except (EdgekitError, OSError) as e:
