@@ -45,6 +45,28 @@ def test_batch_of_n_equals_one_at_a_time(cnn_packages, mnist):
     assert (batched[::37].argmax(1) == single.argmax(1)).all()
 
 
+def test_chunk_is_sized_by_the_largest_im2col_matrix(cnn_packages, mobile_package):
+    """The cnn's 5x5 conv2 builds a [14 * 14, 5 * 5 * 16] float32 matrix an
+    image (313,600 bytes), larger than any activation: it sets the chunk.
+    The mobile net's 1x1 and depthwise convs build none."""
+    from edgekit.runtime.mil import program
+
+    prog = mil.load(cnn_packages["fp32"])
+    convs = [prog._im2col_bytes(op) for op in prog._steps if op.type == "conv"]
+    assert convs == [28 * 28 * 25 * 4, 14 * 14 * 25 * 16 * 4]
+    assert prog.chunk == program.CHUNK_BYTES // convs[1] < program.CHUNK
+    mobile = mil.load(mobile_package)
+    built = {}
+    for op in mobile._steps:
+        if op.type == "conv":
+            weight, groups = (np.asarray(mobile._consts[op.args[k][0][1]]) for k in ("weight", "groups"))
+            _, cg, kh, kw = weight.shape
+            kind = "pointwise" if kh * kw == 1 else "depthwise" if cg == 1 and int(groups) > 1 else "im2col"
+            built.setdefault(kind, []).append(mobile._im2col_bytes(op))
+    assert set(built) == {"pointwise", "depthwise", "im2col"}
+    assert set(built["pointwise"]) == set(built["depthwise"]) == {0} and min(built["im2col"]) > 0
+
+
 def test_fp16_program_behaves_as_fp16(trained_cnn, cnn_packages, mnist, keras_probs):
     images = mnist[2]
     ref = keras_probs(trained_cnn, images)
