@@ -25,6 +25,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,8 +338,10 @@ def run(config: ConvertConfig) -> ConvertResult:
             raise OutputError(run_dir.variant_dir(existing[0]),
                               f"already exists ({len(existing)} of the selected variants do); "
                               "pass --overwrite to replace them")
-    # The fine-tunes (each a tfmot wrap, a training epoch and a conversion) go
-    # to a second process when there is other work to do meanwhile.
+    # The fine-tunes (each a tfmot wrap, a training epoch and a conversion) are
+    # shared with a second process when there is other work to do meanwhile:
+    # it takes them one at a time, this one takes what is left once its own
+    # conversions are done (_Handoff).
     elsewhere = [r for r in selected if r.finetune is not None] if config.jobs > 1 else []
     if len(elsewhere) == len(selected):
         elsewhere = []
@@ -346,9 +349,7 @@ def run(config: ConvertConfig) -> ConvertResult:
     done: dict[str, VariantOutcome] = {}
     progress = bar(total=len(selected), desc="convert", unit="variant")
     with contextlib.ExitStack() as stack:
-        if elsewhere:
-            pool = stack.enter_context(cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
-            task = pool.submit(_attempt_in_worker, config, [r.id for r in elsewhere])
+        handoff = stack.enter_context(_Handoff(config, elsewhere)) if elsewhere else None
         with quiet():  # TensorFlow's import-time log lines; errors still raise
             src = _load_source(config, model, here)
         from edgekit.convert.coreml import frozen_heap
@@ -357,18 +358,22 @@ def run(config: ConvertConfig) -> ConvertResult:
             for r in here:
                 done[r.id] = _attempt(r, src, run_dir, config, progress)
                 progress.update()
-            if elsewhere:
-                try:
-                    done.update(task.result())
-                except Exception:   # the worker died or never started: what it had is done here
-                    pass
-                left = [r for r in elsewhere if r.id not in done]
-                if left:
+            if handoff is not None:
+                while (r := handoff.claim()) is not None:   # what the worker has not started
+                    if src.data is None:
+                        with quiet():
+                            src = _load_source(config, model, selected)   # with the training data fine-tunes need
+                    done[r.id] = _attempt(r, src, run_dir, config, progress)
+                    progress.update()
+                from_worker = handoff.finish()
+                done.update(from_worker)
+                progress.update(len(from_worker))
+                left = [r for r in elsewhere if r.id not in done]   # the worker died or could not make them
+                if left and src.data is None:
                     with quiet():
-                        src = _load_source(config, model, selected)   # with the training data fine-tunes need
-                for r in elsewhere:
-                    if r.id not in done:
-                        done[r.id] = _attempt(r, src, run_dir, config, progress)
+                        src = _load_source(config, model, selected)
+                for r in left:
+                    done[r.id] = _attempt(r, src, run_dir, config, progress)
                     progress.update()
     progress.close()
     outcomes = [done[r.id] for r in selected]
@@ -377,20 +382,74 @@ def run(config: ConvertConfig) -> ConvertResult:
                          reference_sizes(run_dir, outcomes, model), index)
 
 
+class _Handoff:
+    """Fine-tune recipes shared between one worker process and this one.
+
+    A feeder thread hands the worker one recipe at a time (the costliest
+    first, in the order given) and waits for it; ``claim`` gives this process
+    the next recipe nobody has started, so when its own conversions are done
+    it works through the queue from the same end instead of waiting for a
+    worker that has two left. ``finish`` waits for the worker's recipe in
+    hand and returns every outcome the worker made; a dead worker stops the
+    feeder and leaves its recipes to this process."""
+
+    def __init__(self, config: ConvertConfig, finetunes: list[recipes.Recipe]):
+        self._config, self._pending, self._lock = config, list(finetunes), threading.Lock()
+        self._outcomes: dict[str, VariantOutcome] = {}
+        self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._feeder = threading.Thread(target=self._feed, name="edgekit-convert-handoff", daemon=True)
+        self._feeder.start()
+
+    def claim(self) -> recipes.Recipe | None:
+        with self._lock:
+            return self._pending.pop(0) if self._pending else None
+
+    def _feed(self) -> None:
+        while (r := self.claim()) is not None:
+            try:
+                made = self._pool.submit(_attempt_in_worker, self._config, [r.id]).result()
+            except Exception:   # the worker died or never started: this process makes the rest
+                return
+            self._outcomes.update(made)
+            if r.id not in made:   # it could not even attempt it: the main process says why
+                return
+
+    def finish(self) -> dict[str, VariantOutcome]:
+        self._feeder.join()
+        return dict(self._outcomes)
+
+    def __enter__(self) -> _Handoff:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._pending.clear()   # an error here: the worker starts nothing new
+        self._feeder.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# The worker's source (Keras model, training data, calibration images), loaded
+# by its first recipe and kept for the next: one worker serves one convert run.
+_worker_source: dict[tuple, _Source] = {}
+
+
 def _attempt_in_worker(config: ConvertConfig, ids: list[str]) -> dict[str, VariantOutcome]:
-    """In the second process: load the source and make the variants ``ids``,
-    in order, until one cannot be attempted at all; the main process makes
-    the rest itself and raises its own one-line error (edgekit's errors do
-    not cross a process boundary)."""
+    """In the second process: load the source (once) and make the variants
+    ``ids``, in order, until one cannot be attempted at all; the main
+    process makes the rest itself and raises its own one-line error
+    (edgekit's errors do not cross a process boundary)."""
     done: dict[str, VariantOutcome] = {}
     try:
         run_dir = RunDir(config.run_dir)
         model = read_model(run_dir.root)
         chosen = [r for r in config.recipes() if r.id in ids]
-        with quiet():
-            src = _load_source(config, model, chosen)
+        key = (str(config.run_dir), model.sha256, config.calibration_size, config.calibration_seed)
+        if key not in _worker_source:
+            with quiet():
+                _worker_source.clear()
+                _worker_source[key] = _load_source(config, model, [r for r in config.recipes() if r.finetune])
         for r in chosen:
-            done[r.id] = _attempt(r, src, run_dir, config)
+            done[r.id] = _attempt(r, _worker_source[key], run_dir, config)
     except Exception:  # e.g. an OutputError: the main process meets it again and says it
         pass
     return done

@@ -49,3 +49,28 @@ def test_a_worker_that_cannot_start_hands_its_variants_back(tiny_run, tmp_path, 
     result = stage.run(ConvertConfig(run_dir=run_dir, variants=IDS, finetune_limit=256, jobs=2))
     assert result.ok and sorted(v.id for v in result.variants) == sorted(IDS)
     assert _record(run_dir, "tflite-pruned-int8")[1]["method"] == "prune"
+
+
+def test_the_main_process_takes_the_fine_tunes_the_worker_has_not_started(tiny_run, tmp_path, monkeypatch):
+    """The worker is handed one fine-tune at a time; once its own conversions
+    are done, the main process takes the next one nobody has started, so
+    the last fine-tunes do not queue behind the worker's first."""
+    sent = []
+    real = cf.ProcessPoolExecutor.submit
+
+    def spy(self, fn, *args, **kwargs):
+        sent.append(list(args[1]))
+        return real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(cf.ProcessPoolExecutor, "submit", spy)
+    ids = ("tflite-fp32", "tflite-qat-int8", "tflite-pruned-int8", "tflite-clustered-int8")
+    run_dir = copy_model(tiny_run, tmp_path / "run")
+    result = stage.run(ConvertConfig(run_dir=run_dir, variants=ids, finetune_limit=256, jobs=2))
+    assert result.ok and sorted(v.id for v in result.variants) == sorted(ids)
+    # one recipe per task, the first fine-tune to the worker at once; the worker is
+    # still starting (a fresh interpreter importing TensorFlow) when tflite-fp32 is
+    # done here, so the main process makes at least one of the other two
+    assert all(len(task) == 1 for task in sent) and sent[0] == ["tflite-qat-int8"]
+    assert 1 <= len(sent) <= 2
+    for vid in ids[1:]:
+        assert _record(run_dir, vid)[1]["method"] in ("qat", "prune", "cluster")
