@@ -25,7 +25,7 @@ Datasets: mnist (bundled), fashion-mnist (apt-get install dataset-fashion-mnist)
           subfolder of PNG/JPEG images per class; train/ and test/ if present).
 
 How long to train is decided by the validation split unless --epochs is
-given: warm-up + cosine cycles (cnn: 2 epochs, then 2, 4, 8, ... more, each
+given: warm-up + cosine cycles (cnn: 1 epoch, then 1, 2, 4, ... more, each
 doubling the total) while a cycle still raises the best validation accuracy
 by 0.5 points, up to --max-epochs; the best validation epoch is kept.
 --epochs N trains one warm-up + cosine schedule over N epochs instead. Batch

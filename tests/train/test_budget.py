@@ -114,7 +114,7 @@ def test_config_resolves_the_budget(tmp_path):
 
 @pytest.mark.parametrize("kw, fragment", [
     (dict(epochs=3, max_epochs=10), "--epochs sets a fixed budget"),
-    (dict(max_epochs=1), "at least cnn's first cycle of 2 epochs"),
+    (dict(model="deep", max_epochs=4), "at least deep's first cycle of 8 epochs"),
     (dict(max_epochs=0), "must be a positive integer"),
 ])
 def test_bad_budget_flags(tmp_path, kw, fragment):
