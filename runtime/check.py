@@ -56,7 +56,7 @@ LATENCY_REL_SE = 0.025
 PARALLEL_MIN_IMAGES = 1000
 # A slow LiteRT file (int16x8) goes to the worker in this many slices of the
 # test set, so whichever process is free first takes the next one.
-SLOW_PARTS = 8
+SLOW_PARTS = 16
 # The "large batch" for throughput, and the chunk every backend predicts in.
 THROUGHPUT_BATCH = bk.DEFAULT_CHUNK
 
@@ -240,8 +240,9 @@ def _predict_all(original: Callable[[], np.ndarray], variants: list[VariantArtif
     """The original's probabilities on ``x`` and every variant's, by id. With
     ``jobs`` > 1 and enough images, the LiteRT files run in a worker process
     (the slowest first, cut into SLOW_PARTS slices of the test set) while this
-    one runs the original and the others; then this one takes back every
-    slice the worker has not started, before waiting for those it has."""
+    one runs the original and the others; then this one takes, from the
+    back of the queue, every task the worker has not started (the worker
+    is handed one at a time), before waiting for the one it has."""
     litert = bk.BackendName.LITERT.value
     offload = ([v for v in variants if opened[v.id].name == litert]
                if jobs > 1 and len(x) >= PARALLEL_MIN_IMAGES else [])
@@ -250,25 +251,32 @@ def _predict_all(original: Callable[[], np.ndarray], variants: list[VariantArtif
     out: dict[str, np.ndarray] = {}
     progress = bar(total=len(variants), desc="check", unit="variant")
     with contextlib.ExitStack() as stack:
+        slices = {v.id: _slices(len(x), SLOW_PARTS if _litert_cost(v) > 1 else 1) for v in offload}
         if offload:
             from edgekit.runtime.workers import LiteRTWorker
 
-            worker = stack.enter_context(LiteRTWorker(x))
-            tasks = {(v.id, a, b): worker.submit(v.path, a, b) for v in offload
-                     for a, b in _slices(len(x), SLOW_PARTS if _litert_cost(v) > 1 else 1)}
+            worker = stack.enter_context(LiteRTWorker(x, [((v.id, a, b), v.path, a, b) for v in offload
+                                                          for a, b in slices[v.id]]))
         probs = original()
         for v in here:
             out[v.id] = opened[v.id].predict(x)
             progress.update()
         if offload:
             parts: dict[tuple, np.ndarray] = {}
-            for key in sorted(tasks, key=lambda k: worker.started(tasks[k])):   # not started: done here, first
+
+            def put(key, got):
                 vid, a, b = key
-                got = worker.take(tasks[key])
                 parts[key] = got if got is not None else opened[vid].predict(x[a:b])
-                if all(k in parts for k in tasks if k[0] == vid):
-                    out[vid] = np.concatenate([parts[k] for k in sorted(k for k in tasks if k[0] == vid)])
+                if all((vid, *s) in parts for s in slices[vid]):
+                    out[vid] = np.concatenate([parts[(vid, *s)] for s in slices[vid]])
                     progress.update()
+
+            while (task := worker.claim()) is not None:   # what the worker has not started
+                put(task[0], None)
+            for key, got in worker.finish().items():
+                put(key, got)
+            while (task := worker.claim()) is not None:   # left by a worker that died
+                put(task[0], None)
     progress.close()
     return probs, {v.id: out[v.id] for v in variants}
 

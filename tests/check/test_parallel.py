@@ -30,7 +30,9 @@ def test_two_jobs_give_the_one_job_results(make_run, monkeypatch):
     assert submitted == []
     r2 = check.run(check.CheckConfig(run_dir=two, jobs=2, latency_runs=3, warmup_runs=0))
     assert r2.test_count == 1000 >= check.PARALLEL_MIN_IMAGES   # tiny_run's whole test split: the worker's path
-    assert sorted(submitted) == [("tflite-fp32", 0, 1000), ("tflite-int8", 0, 1000)]
+    # the worker is handed the first file at once; the second goes to whichever process is free first
+    assert submitted[:1] == [("tflite-fp32", 0, 1000)] and len(submitted) <= 2
+    assert set(submitted) <= {("tflite-fp32", 0, 1000), ("tflite-int8", 0, 1000)}
     for a, b in zip(r1.variants, r2.variants):
         assert a.id == b.id and a.comparison.agreement == b.comparison.agreement
         assert a.comparison.max_abs_diff == b.comparison.max_abs_diff
@@ -81,7 +83,8 @@ def test_latency_runs_follow_the_spread():
 
 def test_a_slow_file_is_cut_into_slices_that_cover_the_test_set(make_run, monkeypatch):
     """tflite-int16x8 (LiteRT's reference kernels) goes out in SLOW_PARTS
-    slices; whoever runs each, the probabilities are the one-process ones."""
+    slices, the worker taking them from the front and this process from the
+    back; whoever runs each, the probabilities are the one-process ones."""
     run_dir = make_run(("tflite-fp32",))
     vdir = run_dir / "variants" / "tflite-fp32"
     manifest = json.loads((vdir / "variant.json").read_text())
@@ -106,5 +109,8 @@ def test_a_slow_file_is_cut_into_slices_that_cover_the_test_set(make_run, monkey
     x = model.io.pixels.apply(model.dataset().x_test)
     _, two = check._predict_all(lambda: None, [variant], opened, x, jobs=2)
     _, one = check._predict_all(lambda: None, [variant], opened, x, jobs=1)
-    assert submitted == check._slices(len(x), check.SLOW_PARTS)
+    # the worker is handed slices from the front, one at a time; this process took the
+    # rest from the back (here at once: it has nothing else to do)
+    assert 1 <= len(submitted) < check.SLOW_PARTS
+    assert submitted == check._slices(len(x), check.SLOW_PARTS)[:len(submitted)]
     np.testing.assert_allclose(two[variant.id], one[variant.id], atol=1e-6)
