@@ -25,7 +25,6 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from edgekit.convert import recipe as recipes
 from edgekit.convert.config import ConvertConfig
 from edgekit.convert.finetune import NotApplicable
 from edgekit.errors import ArtifactError, EdgekitError, OutputError, first_line
+from edgekit.handoff import Handoff
 from edgekit.progress import bar
 from edgekit.quiet import quiet
 from edgekit.rundir import (IndexEntry, Kind, ModelArtifact, ModelIO, RunDir, VariantArtifact, VariantIndex,
@@ -341,7 +341,7 @@ def run(config: ConvertConfig) -> ConvertResult:
     # The fine-tunes (each a tfmot wrap, a training epoch and a conversion) are
     # shared with a second process when there is other work to do meanwhile:
     # it takes them one at a time, this one takes what is left once its own
-    # conversions are done (_Handoff).
+    # conversions are done (_handoff).
     elsewhere = [r for r in selected if r.finetune is not None] if config.jobs > 1 else []
     if len(elsewhere) == len(selected):
         elsewhere = []
@@ -349,7 +349,7 @@ def run(config: ConvertConfig) -> ConvertResult:
     done: dict[str, VariantOutcome] = {}
     progress = bar(total=len(selected), desc="convert", unit="variant")
     with contextlib.ExitStack() as stack:
-        handoff = stack.enter_context(_Handoff(config, elsewhere)) if elsewhere else None
+        handoff = _handoff(config, elsewhere, stack) if elsewhere else None
         with quiet():  # TensorFlow's import-time log lines; errors still raise
             src = _load_source(config, model, here)
         from edgekit.convert.coreml import frozen_heap
@@ -365,9 +365,9 @@ def run(config: ConvertConfig) -> ConvertResult:
                             src = _load_source(config, model, selected)   # with the training data fine-tunes need
                     done[r.id] = _attempt(r, src, run_dir, config, progress)
                     progress.update()
-                from_worker = handoff.finish()
-                done.update(from_worker)
-                progress.update(len(from_worker))
+                for _, made in handoff.finish():
+                    done.update(made)
+                    progress.update(len(made))
                 left = [r for r in elsewhere if r.id not in done]   # the worker died or could not make them
                 if left and src.data is None:
                     with quiet():
@@ -382,50 +382,16 @@ def run(config: ConvertConfig) -> ConvertResult:
                          reference_sizes(run_dir, outcomes, model), index)
 
 
-class _Handoff:
-    """Fine-tune recipes shared between one worker process and this one.
-
-    A feeder thread hands the worker one recipe at a time (the costliest
-    first, in the order given) and waits for it; ``claim`` gives this process
-    the next recipe nobody has started, so when its own conversions are done
-    it works through the queue from the same end instead of waiting for a
-    worker that has two left. ``finish`` waits for the worker's recipe in
-    hand and returns every outcome the worker made; a dead worker stops the
-    feeder and leaves its recipes to this process."""
-
-    def __init__(self, config: ConvertConfig, finetunes: list[recipes.Recipe]):
-        self._config, self._pending, self._lock = config, list(finetunes), threading.Lock()
-        self._outcomes: dict[str, VariantOutcome] = {}
-        self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self._feeder = threading.Thread(target=self._feed, name="edgekit-convert-handoff", daemon=True)
-        self._feeder.start()
-
-    def claim(self) -> recipes.Recipe | None:
-        with self._lock:
-            return self._pending.pop(0) if self._pending else None
-
-    def _feed(self) -> None:
-        while (r := self.claim()) is not None:
-            try:
-                made = self._pool.submit(_attempt_in_worker, self._config, [r.id]).result()
-            except Exception:   # the worker died or never started: this process makes the rest
-                return
-            self._outcomes.update(made)
-            if r.id not in made:   # it could not even attempt it: the main process says why
-                return
-
-    def finish(self) -> dict[str, VariantOutcome]:
-        self._feeder.join()
-        return dict(self._outcomes)
-
-    def __enter__(self) -> _Handoff:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        with self._lock:
-            self._pending.clear()   # an error here: the worker starts nothing new
-        self._feeder.join()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+def _handoff(config: ConvertConfig, finetunes: list[recipes.Recipe], stack: contextlib.ExitStack) -> Handoff:
+    """The fine-tunes shared with one worker process (edgekit.handoff): it is
+    handed one at a time, the costliest first in the order given; this
+    process claims the next once its own conversions are done. A recipe
+    the worker could not even attempt stops the handing out: this process
+    makes it and the rest, and raises its own error."""
+    pool = stack.enter_context(cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+    return stack.enter_context(Handoff(
+        finetunes, lambda r: pool.submit(_attempt_in_worker, config, [r.id]).result(), claim_from_back=False,
+        usable=lambda r, made: r.id in made, name="edgekit-convert-handoff"))
 
 
 # The worker's source (Keras model, training data, calibration images), loaded

@@ -7,10 +7,9 @@ reference code on one thread (tflite-int16x8 takes about half of a default
 check's prediction time). So one worker process runs the LiteRT files, the
 slowest first, while the main process works; when the main process is done
 it takes, from the back of the queue, every task the worker has not
-started. A feeder thread hands the worker one task at a time (a process
-pool would queue two more to it, out of reach), so when the main process
-is done the worker has at most the one it is running: neither side idles
-long while the other has a queue.
+started (edgekit.handoff: the worker is handed one task at a time, so it
+never holds more than the one it is running): neither side idles long
+while the other has a queue.
 
 The worker is a fresh interpreter (``spawn``: never a fork of a process that
 has TensorFlow's threads), importing only numpy, LiteRT and edgekit's
@@ -26,7 +25,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -55,42 +53,30 @@ def _predict(path: str, start: int, end: int) -> np.ndarray | None:
 class LiteRTWorker:
     """One worker process predicting LiteRT files on ``x``; a context manager.
 
-    ``tasks``: (key, path, start, end) to share with this process; the
-    worker takes them from the front, one at a time, ``claim`` gives this
-    process the last one nobody has started, and ``finish`` returns the
-    worker's results by key (None: run it here)."""
+    ``tasks``: (key, path, start, end) shared with this process through an
+    ``edgekit.handoff.Handoff``: the worker takes them from the front, one
+    at a time; ``claim`` gives this process the last one nobody has started;
+    ``finish`` returns the worker's probabilities by key (None: it could not
+    run that file, run it here)."""
 
     def __init__(self, x: np.ndarray, tasks: list[tuple] = ()):
+        from edgekit.handoff import Handoff
+
         self._tmp = tempfile.TemporaryDirectory(prefix="edgekit-check-")
         inputs = Path(self._tmp.name) / "inputs.npy"
         np.save(inputs, np.ascontiguousarray(x, np.float32))
         self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init, initargs=(str(inputs),))
-        self._pending, self._lock, self._results = list(tasks), threading.Lock(), {}
-        self._feeder = threading.Thread(target=self._feed, name="edgekit-check-feeder", daemon=True)
-        self._feeder.start()
+        self._handoff = Handoff(list(tasks), lambda t: self.submit(*t[1:]).result(), claim_from_back=True,
+                                name="edgekit-check-feeder")
 
     def claim(self) -> tuple | None:
         """The last task the worker has not started, now this process's; None when none is left."""
-        with self._lock:
-            return self._pending.pop() if self._pending else None
-
-    def _feed(self) -> None:
-        while True:
-            with self._lock:
-                if not self._pending:
-                    return
-                key, path, start, end = self._pending.pop(0)
-            try:
-                self._results[key] = self.submit(path, start, end).result()
-            except Exception:   # a dead worker: this task and the rest are the main process's
-                self._results[key] = None
-                return
+        return self._handoff.claim()
 
     def finish(self) -> dict:
-        """Waits for the worker's task in hand; every task it took, by key (None: failed there)."""
-        self._feeder.join()
-        return dict(self._results)
+        """Waits for the worker's task in hand; the probabilities of every task it made, by key."""
+        return {task[0]: probs for task, probs in self._handoff.finish()}
 
     def submit(self, path: Path, start: int = 0, end: int | None = None) -> cf.Future:
         """Predict images ``start:end`` of the inputs with the file at ``path``."""
@@ -116,8 +102,6 @@ class LiteRTWorker:
         return self
 
     def __exit__(self, *exc) -> None:
-        with self._lock:
-            self._pending.clear()   # an error in the main process: the worker starts nothing new
-        self._feeder.join()
+        self._handoff.__exit__(*exc)   # an error in the main process: the worker starts nothing new
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._tmp.cleanup()
