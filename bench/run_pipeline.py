@@ -68,6 +68,9 @@ def _best(runs: list[tuple]) -> tuple[float, dict[str, float], float]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     before, rounds = None, 1
     while argv[:1] in (["--before"], ["--rounds"]):
         if len(argv) < 2:
