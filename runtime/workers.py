@@ -14,11 +14,12 @@ while the other has a queue.
 The worker is a fresh interpreter (``spawn``: never a fork of a process that
 has TensorFlow's threads), importing only numpy, LiteRT and edgekit's
 backends. It reads the test inputs from one ``.npy`` file, memory-mapped,
-and sends back only the probabilities. Any failure in the worker (a file
-LiteRT cannot run, a crashed worker) makes ``take`` return None: the main
-process then runs that file itself and raises the one-line error it always
-raised (``finish`` gives None for such a task). Latency and throughput are not measured here: they are timed after
-all predictions, one variant at a time, alone (check.py).
+and sends back only the probabilities. A file LiteRT cannot run there comes
+back as None from ``finish``; a crashed worker leaves its task and the rest
+to ``claim``: either way the main process runs that file itself and raises
+the one-line error it always raised. Latency and throughput are not
+measured here: they are timed after all predictions, one variant at a time,
+alone (check.py).
 """
 from __future__ import annotations
 
@@ -81,22 +82,6 @@ class LiteRTWorker:
     def submit(self, path: Path, start: int = 0, end: int | None = None) -> cf.Future:
         """Predict images ``start:end`` of the inputs with the file at ``path``."""
         return self._pool.submit(_predict, str(path), start, end)
-
-    @staticmethod
-    def started(future: cf.Future) -> bool:
-        """The worker has the task (running, done, or queued to it: no longer cancellable)."""
-        return future.running() or future.done()
-
-    @staticmethod
-    def take(future: cf.Future) -> np.ndarray | None:
-        """The worker's probabilities; None if it had not started (now
-        cancelled) or failed, so the caller runs the file itself."""
-        if future.cancel():
-            return None
-        try:
-            return future.result()
-        except Exception:  # a crashed worker: the caller reruns the file and raises its own, clear error
-            return None
 
     def __enter__(self) -> LiteRTWorker:
         return self

@@ -44,20 +44,18 @@ def test_two_jobs_give_the_one_job_results(make_run, monkeypatch):
 def test_worker_failure_hands_the_file_back(tmp_path, make_run):
     """A file the worker cannot run comes back as None (the main process
     reruns it and raises its own error); a good one as its probabilities.
-    (``take`` cancels a task not yet started: here both are waited for.)"""
+    (Nothing is claimed here: the worker runs both.)"""
     run_dir = make_run(("tflite-fp32",))
     x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
     bad = tmp_path / "not-a-model.tflite"
     bad.write_bytes(b"\0" * 64)
     good = run_dir / "variants" / "tflite-fp32" / "model.tflite"
-    with workers.LiteRTWorker(x) as w:
-        tasks = w.submit(bad), w.submit(good)
-        tasks[1].result(timeout=120)
-        got_bad, got_good = w.take(tasks[0]), w.take(tasks[1])
-    assert got_bad is None
+    with workers.LiteRTWorker(x, [("bad", bad, 0, None), ("good", good, 0, None)]) as w:
+        got = w.finish()
+    assert got["bad"] is None
     from edgekit.runtime.backends import LiteRTBackend
 
-    np.testing.assert_allclose(got_good, LiteRTBackend(good).predict(x), atol=1e-6)
+    np.testing.assert_allclose(got["good"], LiteRTBackend(good).predict(x), atol=1e-6)
 
 
 def test_latency_runs_follow_the_spread():
