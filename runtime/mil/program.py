@@ -502,7 +502,7 @@ class Program:
             return 0
         o, cg, kh, kw = weight.shape
         groups = 1 if groups is None else int(np.asarray(groups).reshape(-1)[0])
-        if kh * kw == 1 or (cg == 1 and groups > 1):  # one GEMM on the input, or the depthwise path
+        if (kh * kw == 1 and groups == 1) or (cg == 1 and groups > 1):  # ops.conv's GEMM on the input, or its depthwise path
             return 0
         return int(out[2] * out[3] * kh * kw * cg * groups * 4)
 
