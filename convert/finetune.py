@@ -192,6 +192,7 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
+    from edgekit.train import tfdata
     from edgekit.train.data import to_float
 
     to_float = to_input or to_float
@@ -242,12 +243,14 @@ def finetune(model, spec: dict, data: TrainingData, *, learning_rate: float, bat
     wrapped.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     t0 = time.perf_counter()
-    hist = wrapped.fit(x, y, batch_size=bs, epochs=spec["epochs"], shuffle=True, verbose=0, callbacks=callbacks)
+    hist = wrapped.fit(tfdata.arrays(tf, x, y, batch_size=bs, shuffle_seed=seed), epochs=spec["epochs"], verbose=0,
+                       callbacks=callbacks)
     record["seconds"] = round(time.perf_counter() - t0, 3)
     record["train_loss"] = float(hist.history["loss"][-1])
     nv = min(len(data.x_val), max(VAL_MIN, min(VAL_MAX, len(x))))
     if nv:
-        _, acc = wrapped.evaluate(to_float(data.x_val[:nv]), data.y_val[:nv], batch_size=256, verbose=0)
+        _, acc = wrapped.evaluate(tfdata.arrays(tf, to_float(data.x_val[:nv]), data.y_val[:nv], batch_size=256),
+                                  verbose=0)
         record.update(val_accuracy=float(acc), val_images=int(nv))
 
     if method == "qat":

@@ -74,6 +74,7 @@ from edgekit.progress import bar
 from edgekit.rundir import (RECIPE_SCHEMA, TUNE_SCHEMA, CheckArtifact, ModelArtifact, RunDir, VariantArtifact,
                             VariantIndex)
 from edgekit.runtime import metrics
+from edgekit.train.predict import predict as keras_predict
 
 
 class Platform(str, enum.Enum):
@@ -446,7 +447,7 @@ def run(config: TuneConfig) -> TuneResult:
     if n < 20:
         raise ArtifactError(model.path, f"the test split has {n} images; tune needs at least 20 (two halves)")
     with quiet.quiet():
-        original = np.asarray(keras.predict(x, batch_size=256, verbose=0))
+        original = keras_predict(keras, x, batch_size=256)
     expect = np.argmax(original, axis=1)
     perm = np.random.default_rng(config.seed).permutation(n)
     verify_idx, report_idx = np.sort(perm[: n // 2]), np.sort(perm[n // 2:])

@@ -61,6 +61,7 @@ import numpy as np
 from edgekit import artifacts, quiet
 from edgekit.errors import ConfigError
 from edgekit.rundir import SHARD_SCHEMA, RunDir
+from edgekit.train import tfdata
 from edgekit.train.config import Strategy, TrainConfig
 
 JOBS = ("chief", "worker")
@@ -266,7 +267,7 @@ class DistributionPlan:
             ds = tf.data.Dataset.zip((indices(ctx), noise)).map(load, num_parallel_calls=tf.data.AUTOTUNE,
                                                                  deterministic=True)
             per_replica = ctx.get_per_replica_batch_size(self.global_batch_size)
-            return ds.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+            return tfdata.untuned(tf, ds.batch(per_replica, drop_remainder=True).prefetch(2))
 
         self._index_stream = indices
         return self.strategy.distribute_datasets_from_function(dataset_fn)

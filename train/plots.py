@@ -185,7 +185,8 @@ def write_all(out: Path, model, ds, test: dict, history: dict) -> dict:
     k = min(PROJECTOR_SAMPLES, len(ds.y_test))
     feats = keras.Model(model.input, model.get_layer(FEATURES_LAYER).output)
     from edgekit.train.data import to_float
+    from edgekit.train.predict import predict
 
-    f = feats.predict(to_float(ds.x_test[:k]), batch_size=500, verbose=0).reshape(k, -1)
+    f = predict(feats, to_float(ds.x_test[:k]), batch_size=500).reshape(k, -1)
     proj = projector(out / "tensorboard", f, ds.x_test[:k], ds.y_test[:k], pred[:k], names)
     return rec, {key: f"tensorboard/{v}" for key, v in proj.items()}

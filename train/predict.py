@@ -35,9 +35,12 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
 
     from edgekit import quiet
 
+    from edgekit.train import tfdata
+
     # model.predict, not predict(): a model fresh from fit() runs steps_per_execution
     # batches per call, which predict_on_batch's one-batch iterator cannot feed
-    probs = np.asarray(quiet.call(model.predict, x, batch_size=batch_size, verbose=0), np.float32)
+    tf = quiet.import_tensorflow()
+    probs = np.asarray(quiet.call(model.predict, tfdata.arrays(tf, x, batch_size=batch_size), verbose=0), np.float32)
     pred = probs.argmax(1)
     cm = confusion_matrix(np.asarray(y), pred, labels=range(num_classes)).astype(np.int64)
     support = cm.sum(1)

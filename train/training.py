@@ -26,7 +26,7 @@ import numpy as np
 
 from edgekit import artifacts, quiet, rundir
 from edgekit.errors import EdgekitError, OutputError
-from edgekit.train import distribute, predict
+from edgekit.train import distribute, predict, tfdata
 from edgekit.train.config import BUDGET_MIN_GAIN, BUDGET_PATIENCE, TrainConfig
 from edgekit.train.data import Dataset, load_dataset, to_float
 from edgekit.rundir import Color, ModelArtifact, ModelIO, PixelMapping, RunDir
@@ -94,7 +94,7 @@ def _pipeline(tf, x, y, *, batch_size: int, seed: int, shift: int, training: boo
             ds = tf.data.Dataset.zip((ds, noise)).map(shift_image, num_parallel_calls=tf.data.AUTOTUNE,
                                                       deterministic=True)
     ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return tfdata.untuned(tf, ds.prefetch(2))
 
 
 def next_cycle(epochs_so_far: int, gains: list[float], cap: int, *, min_gain: float = BUDGET_MIN_GAIN,
