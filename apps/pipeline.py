@@ -40,7 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from edgekit import artifacts, rundir, stage
+from edgekit import artifacts, rundir, spare, stage
 from edgekit.apps import flags
 from edgekit.errors import ArtifactError, ConfigError, StageFailed
 from edgekit.rundir import RunDir
@@ -73,6 +73,10 @@ Examples:
 DEFAULT_RUN = "runs/mnist"
 DEFAULT_GOLDEN_COUNT = 100
 ORDER = tuple(s for s in stage.STAGES if s != "import")   # train, convert, check, report, golden
+# What the spare process (edgekit.spare) runs later: convert's fine-tunes, check's LiteRT files.
+# Imported there while the main process starts training, on the core it leaves free.
+SPARE_IMPORTS = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "edgekit.convert.stage",
+                 "edgekit.runtime.backends")
 # with --model PATH, import takes train's place in ORDER
 FLAGGED = ("train", "convert", "check")  # stages whose flags `edgekit run` takes
 SHOWN = (*FLAGGED, "import")             # stages whose result `edgekit run` prints as `edgekit <stage>` does
@@ -271,6 +275,8 @@ def run_pipeline(args: argparse.Namespace) -> PipelineResult:
                 unshown.append(failure)
         else:
             print(f"[{name}] running ({why})", flush=True)
+            if name in ("train", "import") and configs["convert"].jobs > 1:
+                spare.warm(*SPARE_IMPORTS)   # convert reruns after it
             t0 = time.perf_counter()
             stage_ok, failure = _run_stage(name, configs[name])
             ran.append(name)

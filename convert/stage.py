@@ -21,9 +21,7 @@ run. ``ConvertResult.ok`` is false if any variant failed.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit import artifacts
+from edgekit import artifacts, spare
 from edgekit.convert import recipe as recipes
 from edgekit.convert.config import ConvertConfig
 from edgekit.convert.finetune import NotApplicable
@@ -383,19 +381,20 @@ def run(config: ConvertConfig) -> ConvertResult:
 
 
 def _handoff(config: ConvertConfig, finetunes: list[recipes.Recipe], stack: contextlib.ExitStack) -> Handoff:
-    """The fine-tunes shared with one worker process (edgekit.handoff): it is
-    handed one at a time, the costliest first in the order given; this
-    process claims the next once its own conversions are done. A recipe
+    """The fine-tunes shared with the spare process (edgekit.spare) through
+    edgekit.handoff: it is handed one at a time, the costliest first in the
+    order given; this process claims the next once its own conversions are
+    done. A recipe
     the worker could not even attempt stops the handing out: this process
     makes it and the rest, and raises its own error."""
-    pool = stack.enter_context(cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
     return stack.enter_context(Handoff(
-        finetunes, lambda r: pool.submit(_attempt_in_worker, config, [r.id]).result(), claim_from_back=False,
+        finetunes, lambda r: spare.submit(_attempt_in_worker, config, [r.id]).result(), claim_from_back=False,
         usable=lambda r, made: r.id in made, name="edgekit-convert-handoff"))
 
 
 # The worker's source (Keras model, training data, calibration images), loaded
-# by its first recipe and kept for the next: one worker serves one convert run.
+# by its first recipe and kept for the next (the spare process outlives a convert run:
+# the key says which run's source it is).
 _worker_source: dict[tuple, _Source] = {}
 
 

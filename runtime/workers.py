@@ -11,10 +11,10 @@ started (edgekit.handoff: the worker is handed one task at a time, so it
 never holds more than the one it is running): neither side idles long
 while the other has a queue.
 
-The worker is a fresh interpreter (``spawn``: never a fork of a process that
-has TensorFlow's threads), importing only numpy, LiteRT and edgekit's
-backends. It reads the test inputs from one ``.npy`` file, memory-mapped,
-and sends back only the probabilities. A file LiteRT cannot run there comes
+The worker is the command's spare process (edgekit.spare: a fresh
+interpreter, already started by ``edgekit run``; here it needs only numpy,
+LiteRT and edgekit's backends). It reads the test inputs from one ``.npy``
+file, memory-mapped, and sends back only the probabilities. A file LiteRT cannot run there comes
 back as None from ``finish``; a crashed worker leaves its task and the rest
 to ``claim``: either way the main process runs that file itself and raises
 the one-line error it always raised. Latency and throughput are not
@@ -24,35 +24,34 @@ alone (check.py).
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-_inputs: np.ndarray | None = None   # the worker's memory-mapped test inputs
+from edgekit import spare
+
+_inputs: tuple[str, np.ndarray] | None = None   # the worker's memory-mapped test inputs, and their file
 
 
-def _init(inputs_path: str) -> None:
-    global _inputs
-    _inputs = np.load(inputs_path, mmap_mode="r", allow_pickle=False)
-
-
-def _predict(path: str, start: int, end: int) -> np.ndarray | None:
+def _predict(inputs_path: str, path: str, start: int, end: int) -> np.ndarray | None:
     """The file's probabilities on inputs[start:end], or None if it cannot run here. edgekit's
     errors do not cross the process boundary (their constructors take other
     arguments than they pickle with); the main process makes its own."""
+    global _inputs
     from edgekit.runtime.backends import LiteRTBackend
 
     try:
+        if _inputs is None or _inputs[0] != inputs_path:
+            _inputs = (inputs_path, np.load(inputs_path, mmap_mode="r", allow_pickle=False))
         # one thread: the main process keeps the other core busy
-        return LiteRTBackend(path, num_threads=1).predict(np.asarray(_inputs[start:end]))
+        return LiteRTBackend(path, num_threads=1).predict(np.asarray(_inputs[1][start:end]))
     except Exception:
         return None
 
 
 class LiteRTWorker:
-    """One worker process predicting LiteRT files on ``x``; a context manager.
+    """The spare process (edgekit.spare) predicting LiteRT files on ``x``; a context manager.
 
     ``tasks``: (key, path, start, end) shared with this process through an
     ``edgekit.handoff.Handoff``: the worker takes them from the front, one
@@ -64,10 +63,8 @@ class LiteRTWorker:
         from edgekit.handoff import Handoff
 
         self._tmp = tempfile.TemporaryDirectory(prefix="edgekit-check-")
-        inputs = Path(self._tmp.name) / "inputs.npy"
-        np.save(inputs, np.ascontiguousarray(x, np.float32))
-        self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init, initargs=(str(inputs),))
+        self._inputs = Path(self._tmp.name) / "inputs.npy"
+        np.save(self._inputs, np.ascontiguousarray(x, np.float32))
         self._handoff = Handoff(list(tasks), lambda t: self.submit(*t[1:]).result(), claim_from_back=True,
                                 name="edgekit-check-feeder")
 
@@ -81,12 +78,11 @@ class LiteRTWorker:
 
     def submit(self, path: Path, start: int = 0, end: int | None = None) -> cf.Future:
         """Predict images ``start:end`` of the inputs with the file at ``path``."""
-        return self._pool.submit(_predict, str(path), start, end)
+        return spare.submit(_predict, str(self._inputs), str(path), start, end)
 
     def __enter__(self) -> LiteRTWorker:
         return self
 
     def __exit__(self, *exc) -> None:
         self._handoff.__exit__(*exc)   # an error in the main process: the worker starts nothing new
-        self._pool.shutdown(wait=True, cancel_futures=True)
         self._tmp.cleanup()
