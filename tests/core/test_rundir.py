@@ -32,6 +32,22 @@ def test_unit_range_is_pixel_over_255_in_float32_bit_for_bit():
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
+def test_uint8_lookup_equals_the_float64_arithmetic_bit_for_bit():
+    """apply() looks uint8 pixels up in a 256-value table per channel; the
+    values are the float64 formula's, rounded once, for every pixel value,
+    channel and mapping; other dtypes take the formula itself."""
+    r, g = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rgb = np.stack([r, g, 255 - r], -1).astype(np.uint8)   # every value in every channel
+    for m, x in ((PixelMapping.from_mean_std([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), rgb[None]),
+                 (PixelMapping.from_range(-1, 1, channels=3), rgb[None]),
+                 (PixelMapping.from_range(0, 1), rgb[None, ..., 0])):
+        want = (x.astype(np.float64)[..., None] if x.ndim == 3 else x.astype(np.float64))
+        want = (want * np.asarray(m.scale) + np.asarray(m.bias)).astype(np.float32)
+        got = m.apply(x)
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+        assert np.array_equal(m.apply(x.astype(np.int64)).view(np.uint32), want.view(np.uint32))
+
+
 def test_symmetric_range_and_mean_std():
     m = PixelMapping.from_range(-1, 1, channels=3)
     assert m.channels == 3 and m.value_range() == [-1.0, 1.0]
