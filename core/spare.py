@@ -12,13 +12,16 @@ ready.
 It is a fresh interpreter (``spawn``: never a fork of a process that has
 TensorFlow's threads). One that died is replaced at the next ``submit``;
 the task it had fails, and edgekit.handoff gives that task back to the main
-process. It stops with the command (concurrent.futures joins it at exit) or
-at ``close``.
+process. It stops with the command (concurrent.futures joins it at exit),
+at ``close``, or by itself when the command's process is gone (killed with
+-9: no orphan keeps TensorFlow in memory).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
@@ -28,7 +31,22 @@ _pool: cf.ProcessPoolExecutor | None = None
 
 
 def _new_pool() -> cf.ProcessPoolExecutor:
-    return cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_watch_parent)
+
+
+def _watch_parent() -> None:
+    """In the spare: exit as soon as the process that started it is gone
+    (killed with -9, or by the kernel for memory), instead of waiting for
+    tasks forever with TensorFlow in memory."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="edgekit-spare-watch", daemon=True).start()
 
 
 def submit(fn: Callable[..., Any], *args) -> cf.Future:

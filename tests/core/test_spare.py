@@ -38,3 +38,39 @@ def test_close_stops_it_and_the_next_submit_starts_another(fresh):
     before = spare.submit(os.getpid).result(timeout=60)
     spare.close()
     assert spare.submit(os.getpid).result(timeout=60) != before
+
+
+def test_the_spare_exits_when_the_command_is_killed(tmp_path):
+    """A command killed with -9 leaves no spare process behind (it would keep
+    TensorFlow in memory, waiting for tasks, forever)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "spare.pid"
+    script = ("import os, time\n"
+              "from edgekit import spare\n"
+              "if __name__ == '__main__':\n"
+              f"    open({str(pid_file)!r}, 'w').write(str(spare.submit(os.getpid).result(timeout=60)))\n"
+              "    time.sleep(600)\n")
+    (tmp_path / "command.py").write_text(script)
+    command = subprocess.Popen([sys.executable, str(tmp_path / "command.py")])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        spare_pid = int(pid_file.read_text())
+        os.kill(spare_pid, 0)   # running
+    finally:
+        command.send_signal(signal.SIGKILL)
+        command.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(spare_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(spare_pid, signal.SIGKILL)
+    pytest.fail(f"spare process {spare_pid} still running 20 s after its command was killed")
