@@ -112,6 +112,7 @@ def jobs() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=default, metavar="N",
                    help=f"processes for the independent work (default {default}, from this machine's cores; 1: all "
                         "in one): convert hands its fine-tunes (QAT, pruning, clustering) one at a time to a second "
-                        "process while it converts the rest, then takes any not yet started; check runs the LiteRT files beside the Keras and mil-reference work. "
-                        "Latency is still timed alone, one variant at a time")
+                        "process while it converts the rest, then takes any not yet started; check runs the LiteRT "
+                        "files beside the Keras and mil-reference work. Latency is still timed alone, one variant "
+                        "at a time")
     return p

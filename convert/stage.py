@@ -357,22 +357,21 @@ def run(config: ConvertConfig) -> ConvertResult:
                 done[r.id] = _attempt(r, src, run_dir, config, progress)
                 progress.update()
             if handoff is not None:
-                while (r := handoff.claim()) is not None:   # what the worker has not started
+                def finetune_here(r: recipes.Recipe) -> None:
+                    nonlocal src
                     if src.data is None:
                         with quiet():
                             src = _load_source(config, model, selected)   # with the training data fine-tunes need
                     done[r.id] = _attempt(r, src, run_dir, config, progress)
                     progress.update()
+
+                while (r := handoff.claim()) is not None:   # what the worker has not started
+                    finetune_here(r)
                 for _, made in handoff.finish():
                     done.update(made)
                     progress.update(len(made))
-                left = [r for r in elsewhere if r.id not in done]   # the worker died or could not make them
-                if left and src.data is None:
-                    with quiet():
-                        src = _load_source(config, model, selected)
-                for r in left:
-                    done[r.id] = _attempt(r, src, run_dir, config, progress)
-                    progress.update()
+                for r in [r for r in elsewhere if r.id not in done]:   # the worker died or could not make them
+                    finetune_here(r)
     progress.close()
     outcomes = [done[r.id] for r in selected]
     index = write_index(run_dir, model, outcomes)
@@ -384,9 +383,8 @@ def _handoff(config: ConvertConfig, finetunes: list[recipes.Recipe], stack: cont
     """The fine-tunes shared with the spare process (edgekit.spare) through
     edgekit.handoff: it is handed one at a time, the costliest first in the
     order given; this process claims the next once its own conversions are
-    done. A recipe
-    the worker could not even attempt stops the handing out: this process
-    makes it and the rest, and raises its own error."""
+    done. A recipe the worker could not even attempt stops the handing out:
+    this process makes it and the rest, and raises its own error."""
     return stack.enter_context(Handoff(
         finetunes, lambda r: spare.submit(_attempt_in_worker, config, [r.id]).result(), claim_from_back=False,
         usable=lambda r, made: r.id in made, name="edgekit-convert-handoff"))

@@ -14,10 +14,10 @@ while the other has a queue.
 The worker is the command's spare process (edgekit.spare: a fresh
 interpreter, already started by ``edgekit run``; here it needs only numpy,
 LiteRT and edgekit's backends). It reads the test inputs from one ``.npy``
-file, memory-mapped, and sends back only the probabilities. A file LiteRT cannot run there comes
-back as None from ``finish``; a crashed worker leaves its task and the rest
-to ``claim``: either way the main process runs that file itself and raises
-the one-line error it always raised. Latency and throughput are not
+file, memory-mapped, and sends back only the probabilities. A file LiteRT
+cannot run there comes back as None from ``finish``; a crashed worker
+leaves its task and the rest to ``claim``: either way the main process runs
+that file itself and raises the one-line error it always raised. Latency and throughput are not
 measured here: they are timed after all predictions, one variant at a time,
 alone (check.py).
 """
